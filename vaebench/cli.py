@@ -1,0 +1,135 @@
+"""Command line: run, list, report. Every error a user can cause exits 2 with one message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+import traceback
+from pathlib import Path
+
+from vaebench.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+
+
+def _csv(kind):
+    def parse(text: str):
+        try:
+            return [kind(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
+
+    return parse
+
+
+def _devices(text: str):
+    return int(text) if text.isdigit() else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vaebench", description="Benchmark AE, VAE, CVAE and PCA.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a suite (finished runs are skipped)")
+    run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
+    run.add_argument("--datasets", type=_csv(str), help="override: comma-separated dataset names")
+    run.add_argument("--models", type=_csv(str), help="override: comma-separated model names")
+    run.add_argument("--latent-dims", type=_csv(int), help="override: e.g. 2,4,8")
+    run.add_argument("--seeds", type=_csv(int), help="override: e.g. 0,1,2")
+    run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
+    run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
+    run.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
+    run.add_argument("--devices", type=_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
+
+    sub.add_parser("list", help="suites, models and datasets (with availability)").add_argument("--data-root")
+
+    rep = sub.add_parser("report", help="rebuild table.md, table.csv and plots/ from the run records in DIR")
+    rep.add_argument("dir", type=Path)
+    return p
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from vaebench.config import expand, load_suite, with_overrides
+    from vaebench.data.registry import check_dataset_name, dataset_status
+    from vaebench.store import RunStore
+
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs)
+    for name in suite.datasets:
+        check_dataset_name(name)
+    out = args.out or Path("runs") / suite.name
+    console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
+    if args.dry_run:
+        store = RunStore(out)
+        for spec in expand(suite):
+            print(f"{'done ' if store.is_done(spec.run_id) else 'todo '} {spec.run_id}")
+        for name in suite.datasets:
+            ok, where = dataset_status(name, args.data_root)
+            print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
+        return 0
+
+    from vaebench.report import build_report
+    from vaebench.runner.sweep import run_suite
+
+    summary = run_suite(suite, out, args.data_root, args.accelerator, args.devices, args.quiet, console)
+    report = build_report(out)
+    console.print(
+        f"{summary.finished} run(s) finished, {summary.skipped} skipped, {summary.diverged} diverged "
+        f"in {summary.seconds:.1f}s; table: {out / 'table.md'} ({report['rows']} rows), {len(report['plots'])} plots"
+    )
+    if summary.diverged:
+        print(f"error: {summary.diverged} run(s) diverged (NaN/inf loss); their records say where", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
+
+
+def cmd_list(args) -> int:
+    from vaebench.config import available_suites, load_suite
+    from vaebench.data.registry import DATASETS, dataset_status
+    from vaebench.models.registry import MODELS
+
+    print("suites:")
+    for name in available_suites():
+        s = load_suite(name)
+        n = len(s.datasets) * len(s.models) * len(s.latent_dims) * len(s.seeds)
+        print(f"  {name:<12} {n:>4} runs  {s.description}")
+    print("models:")
+    for name, (path, params) in MODELS.items():
+        print(f"  {name:<12} {path}" + (f"  {params}" if params else ""))
+    print("datasets:")
+    for name in DATASETS:
+        ok, where = dataset_status(name, args.data_root)
+        print(f"  {name:<14} {'available' if ok else 'MISSING  '}  {where}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from vaebench.report import build_report
+
+    report = build_report(args.dir)
+    print(f"{report['records']} records -> {report['rows']} rows; {args.dir / 'table.md'}; {len(report['plots'])} plots")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning/torch version chatter
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    handler = {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command]
+    try:
+        return handler(args)
+    except UserError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept, re-run the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,266 @@
+"""Suite and run specifications: YAML loading, validation, expansion into runs, stable run ids.
+
+Everything here is pure: a suite YAML becomes a `SuiteSpec`, which expands into `RunSpec`s,
+each carrying a run id that hashes everything that determines its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vaebench import __version__
+from vaebench.errors import UserError
+
+SUITES_PACKAGE = "vaebench.suites"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The training and evaluation protocol shared by every run of a suite."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128  # global batch: under DDP each rank gets batch_size / world_size
+    max_epochs: int = 50
+    patience: int = 10  # early stopping on the validation loss; 0 disables it
+    iwae_k: int = 64  # importance samples for the `iwae` bound
+    eval_batch_size: int = 1000
+    figure_latent_dims: tuple[int, ...] = ()  # runs that also store sample/recon figures
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["figure_latent_dims"] = list(self.figure_latent_dims)
+        return d
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name and its hyper-parameters (defaults filled in by the registry)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    latent_dims: tuple[int, ...]
+    seeds: tuple[int, ...]
+    protocol: Protocol = field(default_factory=Protocol)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    suite: str
+    dataset: str
+    model: ModelSpec
+    latent_dim: int
+    seed: int
+    protocol: Protocol
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the result (and nothing else: not the suite's name)."""
+        import torch
+
+        return {
+            "dataset": self.dataset,
+            "model": self.model.name,
+            "model_params": self.model.params_dict(),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+            "protocol": self.protocol.to_dict(),
+            "vaebench": __version__,
+            "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
+        }
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return f"{self.dataset}-{self.model.name}-z{self.latent_dim}-s{self.seed}-{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.identity()
+        d["suite"] = self.suite
+        d["run_id"] = self.run_id
+        return d
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+def available_suites() -> list[str]:
+    files = resources.files(SUITES_PACKAGE).iterdir()
+    return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
+
+
+def load_suite(name_or_path: str) -> SuiteSpec:
+    """Load a shipped suite by name, or a suite YAML file by path."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise UserError(f"suite file {path} does not exist")
+        text, origin = path.read_text(), str(path)
+    else:
+        if name_or_path not in available_suites():
+            raise UserError(
+                f"unknown suite {name_or_path!r}; choose one of {', '.join(available_suites())} "
+                "or give the path of a suite YAML file"
+            )
+        text = resources.files(SUITES_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text()
+        origin = f"suite {name_or_path!r}"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{origin}: malformed YAML: {exc}") from None
+    return parse_suite(raw, origin)
+
+
+_SUITE_KEYS = {"name", "description", "datasets", "models", "latent_dims", "seeds", "protocol"}
+
+
+def parse_suite(raw: Any, origin: str = "suite") -> SuiteSpec:
+    if not isinstance(raw, dict):
+        raise UserError(f"{origin}: a suite must be a YAML mapping, got {type(raw).__name__}")
+    unknown = set(raw) - _SUITE_KEYS
+    if unknown:
+        raise UserError(f"{origin}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_SUITE_KEYS)}")
+    for key in ("name", "datasets", "models", "latent_dims", "seeds"):
+        if key not in raw:
+            raise UserError(f"{origin}: missing required key {key!r}")
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise UserError(f"{origin}: 'name' must be a non-empty string")
+    return SuiteSpec(
+        name=name,
+        description=str(raw.get("description", "")),
+        datasets=tuple(_str_list(raw["datasets"], "datasets", origin)),
+        models=tuple(parse_model(m, origin) for m in _list(raw["models"], "models", origin)),
+        latent_dims=tuple(validate_latent_dims(_int_list(raw["latent_dims"], "latent_dims", origin))),
+        seeds=tuple(_int_list(raw["seeds"], "seeds", origin)),
+        protocol=parse_protocol(raw.get("protocol") or {}, origin),
+    )
+
+
+def parse_model(entry: Any, origin: str = "suite") -> ModelSpec:
+    """`vae` or `{name: vae, beta: 4}`; names and parameters are checked by the registry."""
+    from vaebench.models.registry import resolve_model
+
+    if isinstance(entry, str):
+        return resolve_model(entry, {})
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        params = {k: v for k, v in entry.items() if k != "name"}
+        return resolve_model(entry["name"], params)
+    raise UserError(f"{origin}: a model must be a name or a mapping with 'name', got {entry!r}")
+
+
+def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
+    if not isinstance(raw, dict):
+        raise UserError(f"{origin}: 'protocol' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(Protocol)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise UserError(f"{origin}: unknown protocol key(s) {sorted(unknown)}; allowed: {sorted(fields)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        default = getattr(Protocol(), key)
+        if key == "figure_latent_dims":
+            values[key] = tuple(_int_list(value, f"protocol.{key}", origin))
+        elif isinstance(default, str):
+            values[key] = str(value)
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{origin}: protocol.{key} must be a number, got {value!r}")
+            values[key] = float(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"{origin}: protocol.{key} must be an integer, got {value!r}")
+            values[key] = value
+    protocol = Protocol(**values)
+    if protocol.optimizer != "adam":
+        raise UserError(f"{origin}: protocol.optimizer {protocol.optimizer!r} is not supported (adam)")
+    for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
+        if getattr(protocol, key) < 1:
+            raise UserError(f"{origin}: protocol.{key} must be >= 1")
+    if protocol.lr <= 0 or protocol.patience < 0:
+        raise UserError(f"{origin}: protocol.lr must be > 0 and protocol.patience >= 0")
+    return protocol
+
+
+def validate_latent_dims(dims: list[int]) -> list[int]:
+    for d in dims:
+        if d < 1:
+            raise UserError(f"latent dim must be >= 1, got {d}")
+    return dims
+
+
+def _list(value: Any, key: str, origin: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise UserError(f"{origin}: {key!r} must be a non-empty list")
+    return value
+
+
+def _str_list(value: Any, key: str, origin: str) -> list[str]:
+    items = _list(value, key, origin)
+    if not all(isinstance(v, str) for v in items):
+        raise UserError(f"{origin}: {key!r} must be a list of names")
+    return items
+
+
+def _int_list(value: Any, key: str, origin: str) -> list[int]:
+    items = _list(value, key, origin)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise UserError(f"{origin}: {key!r} must be a list of integers, got {value!r}")
+    return items
+
+
+# ---------------------------------------------------------------- overrides and expansion
+
+
+def with_overrides(
+    suite: SuiteSpec,
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
+    latent_dims: list[int] | None = None,
+    seeds: list[int] | None = None,
+    max_epochs: int | None = None,
+) -> SuiteSpec:
+    changes: dict[str, Any] = {}
+    if datasets:
+        changes["datasets"] = tuple(datasets)
+    if models:
+        changes["models"] = tuple(parse_model(m, "--models") for m in models)
+    if latent_dims:
+        changes["latent_dims"] = tuple(validate_latent_dims(latent_dims))
+    if seeds:
+        changes["seeds"] = tuple(seeds)
+    if max_epochs is not None:
+        if max_epochs < 1:
+            raise UserError(f"--max-epochs must be >= 1, got {max_epochs}")
+        changes["protocol"] = dataclasses.replace(suite.protocol, max_epochs=max_epochs)
+    return dataclasses.replace(suite, **changes)
+
+
+def expand(suite: SuiteSpec) -> list[RunSpec]:
+    """The suite's runs, in a stable order (dataset, model, latent dim, seed)."""
+    return [
+        RunSpec(suite.name, dataset, model, dim, seed, suite.protocol)
+        for dataset in suite.datasets
+        for model in suite.models
+        for dim in suite.latent_dims
+        for seed in suite.seeds
+    ]

@@ -1,0 +1,1 @@
+"""Metrics: each a scientific claim, tested against closed forms, analytic cases and invariances."""

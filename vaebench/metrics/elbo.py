@@ -1,0 +1,39 @@
+"""ELBO pieces and the importance-weighted bound (Burda, Grosse & Salakhutdinov 2016).
+
+All quantities are in nats per image: summed over pixels and latent dimensions, never averaged
+over them, so the numbers are comparable with the VAE literature.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, closed form."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x | logits) summed over every non-batch dimension (x may be any value in [0, 1])."""
+    nll = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    return nll.flatten(start_dim=logits.dim() - x.dim() + 1).sum(dim=-1)
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """log (1/k) sum_i w_i for log-weights of shape (k, N): the k-sample importance-weighted bound."""
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

@@ -1,0 +1,1 @@
+"""Models behind one evaluation interface: encode, decode, sample, log_likelihood_bound."""

@@ -1,0 +1,13 @@
+"""Class-conditional VAE (Sohn et al. 2015; the lecture's CVAE).
+
+The one-hot label y is fed to both encoder and decoder; the prior stays N(0, I), so the
+objective is the standard CVAE ELBO  E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || p(z)).
+With the class supplied, z is free to carry "style" (probe_acc on z measures what class
+information is left in it).
+"""
+
+from vaebench.models.vae import VAE
+
+
+class CVAE(VAE):
+    conditional = True

@@ -1,0 +1,42 @@
+"""Model names → classes and their hyper-parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaebench.config import ModelSpec
+from vaebench.errors import UserError
+
+# name -> (class path, default hyper-parameters; only these keys may be set in a suite)
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pca": ("vaebench.models.pca:PCAModel", {}),
+    "ae": ("vaebench.models.ae:AE", {}),
+    "vae": ("vaebench.models.vae:VAE", {"beta": 1.0}),
+    "beta_vae": ("vaebench.models.vae:VAE", {"beta": 4.0}),
+    "cvae": ("vaebench.models.cvae:CVAE", {}),
+}
+
+
+def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    defaults = MODELS[name][1]
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise UserError(f"model {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(defaults) or 'none'}")
+    merged = {**defaults, **params}
+    for key, value in merged.items():
+        if isinstance(defaults[key], float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UserError(f"model {name!r}: {key} must be a number, got {value!r}")
+    return ModelSpec(name, tuple(sorted((k, float(v) if isinstance(defaults[k], float) else v) for k, v in merged.items())))
+
+
+def model_class(name: str):
+    import importlib
+
+    module, cls = MODELS[name][0].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_model(spec: ModelSpec, image_shape, latent_dim: int, num_classes: int, lr: float):
+    return model_class(spec.name)(image_shape, latent_dim, num_classes=num_classes, lr=lr, **spec.params_dict())

@@ -1,0 +1,100 @@
+"""One row per (dataset, model, latent_dim): `<metric>_mean` and `<metric>_std` over seeds.
+
+std is the sample standard deviation (ddof = 1) over the seeds that finished; it is empty with
+a single seed. Diverged runs are counted in `n_diverged` and left out of the means.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from vaebench.runner.evaluate import METRICS
+from vaebench.store import atomic_write_text
+
+KEY = ("dataset", "model", "latent_dim")
+
+
+def model_label(spec: dict) -> str:
+    return spec["model"]
+
+
+def build_rows(records: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        s = r["spec"]
+        groups[(s["dataset"], model_label(s), s["latent_dim"])].append(r)
+    rows = []
+    for (dataset, model, dim), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        ok = [r for r in recs if r.get("status") == "ok"]
+        row = {"dataset": dataset, "model": model, "latent_dim": dim, "n_seeds": len(ok), "n_diverged": len(recs) - len(ok)}
+        for metric in METRICS:
+            values = np.array([r["metrics"][metric] for r in ok if metric in r["metrics"]], dtype=np.float64)
+            if len(values) == 0:
+                continue
+            row[f"{metric}_mean"] = float(values.mean())
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        rows.append(row)
+    return rows
+
+
+def columns(rows: list[dict]) -> list[str]:
+    cols = [*KEY, "n_seeds", "n_diverged"]
+    for metric in METRICS:
+        if any(f"{metric}_mean" in r for r in rows):
+            cols += [f"{metric}_mean", f"{metric}_std"]
+    return cols
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns(rows), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: _fmt(r.get(c)) for c in columns(rows)})
+    return buf.getvalue()
+
+
+def to_markdown(rows: list[dict]) -> str:
+    cols = [c for c in columns(rows) if not c.endswith("_std")]
+    header = [c.removesuffix("_mean") for c in cols]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = []
+        for c in cols:
+            if c.endswith("_mean"):
+                mean, std = r.get(c), r.get(c.replace("_mean", "_std"))
+                cell = _fmt(mean) if mean is not None else ""
+                if cell and std is not None and not math.isnan(std):
+                    cell += f" ± {std:.2g}"
+                cells.append(cell)
+            else:
+                cells.append(_fmt(r.get(c)))
+        lines.append("| " + " | ".join(cells) + " |")
+    present = [m for m in METRICS if any(f"{m}_mean" in r for r in rows)]
+    notes = ["", "Metrics (test split; mean ± sample std over seeds):", ""]
+    notes += [f"- `{m}` ({'higher' if METRICS[m][0] else 'lower'} is better): {METRICS[m][1]}" for m in present]
+    if "ppca_ll" in present:
+        notes += ["", "`ppca_ll` is a Gaussian density over continuous pixels; `elbo`/`iwae` are Bernoulli "
+                  "log-probabilities. The two are NOT comparable with each other."]
+    return "\n".join(lines + notes) + "\n"
+
+
+def write_tables(records: list[dict], folder: Path) -> list[dict]:
+    rows = build_rows(records)
+    atomic_write_text(folder / "table.csv", to_csv(rows))
+    atomic_write_text(folder / "table.md", to_markdown(rows))
+    return rows

@@ -1,0 +1,68 @@
+"""Image arrays for the figures, made once per figure run and stored beside its record.
+
+The report renders them; keeping arrays (uint8) rather than PNGs in the record store means
+plots can be restyled without retraining. What is made, per model:
+  samples        64 samples (VAE/CVAE: prior; AE: N(0, I) through the decoder; PCA: PPCA)
+  recon          16 test images over their reconstructions
+  interpolation  8 rows: two test images' codes linearly interpolated in 10 steps
+  traversal      VAE/AE/PCA: a 10x10 grid over the two most active latent dims (others 0)
+  class_grid     CVAE: 8 z ~ N(0, I) (rows) decoded under every class (columns)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    return (x.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def make_visuals(model, splits, seed: int, device=None) -> dict[str, np.ndarray]:
+    device = torch.device(device or getattr(model, "device", "cpu"))
+    gen = torch.Generator(device=device).manual_seed(seed + 104_729)
+    x, y = splits.test_x[:512].to(device), splits.test_y[:512].to(device)
+    out = {}
+    samples_y = None
+    if model.conditional:
+        samples_y = torch.arange(64, device=device) % splits.num_classes
+    out["samples"] = _u8(model.sample(64, samples_y, generator=gen))
+    mu, _ = model.encode(x[:16], y[:16])
+    out["recon"] = np.stack([_u8(x[:16]), _u8(model.decode(mu, y[:16]))])
+
+    # interpolation between pairs of test images of different classes
+    rows = []
+    t = torch.linspace(0, 1, 10, device=device, dtype=torch.float64)[:, None]
+    for i in range(8):
+        a = i
+        b = int(torch.nonzero(y != y[a])[i].item())
+        za, zb = (model.encode(x[j : j + 1], y[j : j + 1])[0].double() for j in (a, b))
+        z = ((1 - t) * za + t * zb).to(za.dtype)
+        yy = None
+        if model.conditional:
+            onehot = torch.nn.functional.one_hot(y[[a, b]], splits.num_classes).double()
+            yy = ((1 - t) * onehot[0] + t * onehot[1]).float()
+        rows.append(_u8(model.decode(z.float() if model.likelihood == "bernoulli" else z, yy)))
+    out["interpolation"] = np.stack(rows)
+
+    codes, _ = model.encode(x, y)
+    spread = codes.double().std(0)
+    dims = torch.argsort(spread, descending=True)[:2].tolist()
+    if model.conditional:
+        z = torch.randn(8, model.latent_dim, generator=gen, device=device)
+        grid = [model.decode(z, torch.full((8,), c, device=device, dtype=torch.long)) for c in range(splits.num_classes)]
+        out["class_grid"] = np.stack([_u8(g) for g in grid], axis=1)  # (8 rows, classes, C, H, W)
+    elif len(dims) == 2:
+        # VAE: prior quantiles in [-2, 2]; AE/PCA: +-2 standard deviations of the test codes
+        scale = torch.ones_like(spread) if hasattr(model, "bound_terms") else spread
+        center = torch.zeros_like(spread) if hasattr(model, "bound_terms") else codes.double().mean(0)
+        steps = torch.linspace(-2, 2, 10, dtype=torch.float64, device=device)
+        grid = center.repeat(10, 10, 1)
+        grid[:, :, dims[0]] += steps[:, None] * scale[dims[0]]
+        grid[:, :, dims[1]] += steps[None, :] * scale[dims[1]]
+        imgs = model.decode(grid.reshape(100, -1).to(codes.dtype))
+        out["traversal"] = _u8(imgs).reshape(10, 10, *imgs.shape[1:])
+        out["traversal_dims"] = np.array(dims)
+    return out

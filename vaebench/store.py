@@ -1,0 +1,135 @@
+"""Run records on disk: one JSON per run (plus an optional .npz of figure arrays), written
+atomically, with provenance. A record's JSON is written last: it is what marks a run done."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaebench.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def ensure_writable(out: Path) -> None:
+    """Create `out` if needed and prove a file can be written there, touching nothing else."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UserError(f"output folder {out} is not writable ({exc.strerror or exc}); choose another with --out") from None
+
+
+class RunStore:
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.runs = self.out / "runs"
+
+    def json_path(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.json"
+
+    def visuals_path(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.npz"
+
+    def is_done(self, run_id: str) -> bool:
+        return self.json_path(run_id).is_file()
+
+    def write(self, record: dict[str, Any], visuals: dict[str, np.ndarray] | None = None) -> Path:
+        run_id = record["run_id"]
+        if visuals:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **visuals)
+            atomic_write_bytes(self.visuals_path(run_id), buf.getvalue())
+        path = self.json_path(run_id)
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return path
+
+
+def load_records(folder: Path) -> list[dict[str, Any]]:
+    """Every run record under folder/runs (or folder itself), sorted by run id."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"results folder {folder} does not exist")
+    runs = folder / "runs" if (folder / "runs").is_dir() else folder
+    records = []
+    for path in sorted(runs.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"run record {path} is unreadable ({exc}); delete it to re-run that run") from None
+        if not isinstance(record, dict) or "run_id" not in record or "spec" not in record:
+            raise UserError(f"{path} is not a vaebench run record")
+        record["_path"] = str(path)
+        records.append(record)
+    return records
+
+
+# ---------------------------------------------------------------- provenance
+
+_PACKAGES = ("torch", "lightning", "torchmetrics", "torchvision", "scikit-learn", "numpy", "scipy")
+
+
+def _git_sha() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device: str) -> dict[str, Any]:
+    import torch
+
+    from vaebench import __version__
+
+    versions = {"vaebench": __version__, "python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    dev = device
+    if device.startswith("cuda") and torch.cuda.is_available():
+        dev = f"{device} ({torch.cuda.get_device_name()})"
+    return {
+        "versions": versions,
+        "git_sha": _git_sha(),
+        "device": dev,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
