@@ -2,7 +2,7 @@
 
 Where the files come from, in order: `--data-root` / `VAEBENCH_DATA`, Debian's
 `dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist), torchvision's download
-when there is network. Files may be gzipped or not; the checksums are of the decompressed
+when there is network (not when VAEBENCH_OFFLINE is set). Files may be gzipped or not; the checksums are of the decompressed
 idx bytes, so every source verifies against the same numbers.
 """
 
@@ -100,7 +100,7 @@ def download(data_root) -> dict[str, Path]:
 def load_fashion_mnist_splits(data_root=None, allow_download: bool = True) -> Splits:
     files = find_files(data_root)
     if files is None:
-        if not allow_download:
+        if not allow_download or os.environ.get("VAEBENCH_OFFLINE"):
             raise DataError(f"Fashion-MNIST not found; {HOW_TO_GET}")
         files = download(data_root)
     arrays = {stem: parse_idx(read_verified(path, stem)) for stem, path in files.items()}

@@ -6,6 +6,9 @@ ones. As a generative model it is PPCA with the maximum-likelihood parameters
 so samples are x = mean + W z + sigma * eps and `log_likelihood_bound` is the exact Gaussian
 log-likelihood log N(x; mean, W W^T + sigma^2 I) (nats/image, a density over continuous
 pixels: not comparable with a Bernoulli ELBO).
+
+The eigenvalues are those of the maximum-likelihood covariance (1/N), not scikit-learn's
+unbiased (1/(N-1)) ones, so the fitted parameters are PPCA's exact ML solution.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ class PCAModel:
         if self.latent_dim >= min(x.shape):
             raise ValueError(f"PCA latent dim {self.latent_dim} must be < min(n, D) = {min(x.shape)}")
         self.pca = PCA(n_components=self.latent_dim, svd_solver="covariance_eigh").fit(x)
-        p = self.pca
+        p, n = self.pca, len(x)
+        ml = (n - 1) / n  # scikit-learn's variances are unbiased; PPCA's ML solution uses 1/N
         self.mean = torch.from_numpy(p.mean_)
-        self.components = torch.from_numpy(p.components_)  # (d, D), orthonormal rows
-        self.noise_variance = float(p.noise_variance_)
-        scale = np.sqrt(np.maximum(p.explained_variance_ - p.noise_variance_, 0.0))
-        self.W = torch.from_numpy(p.components_.T * scale)  # (D, d)
+        self.components = torch.from_numpy(p.components_)  # (d, D), orthonormal rows U_d^T
+        self.eigenvalues = torch.from_numpy(p.explained_variance_ * ml)  # Lambda_d
+        self.noise_variance = float(p.noise_variance_ * ml)  # sigma^2
+        scale = torch.sqrt(torch.clamp(self.eigenvalues - self.noise_variance, min=0.0))
+        self.W = self.components.T * scale  # (D, d)
         return self
 
     def to(self, device):
@@ -61,5 +66,15 @@ class PCAModel:
         return x.view(-1, *self.image_shape).float()
 
     def log_likelihood_bound(self, x, y=None, k: int = 1, generator=None):
-        """Exact PPCA log-likelihood per image (k is ignored: nothing to bound)."""
-        return torch.from_numpy(self.pca.score_samples(self._flat(x).numpy()))
+        """Exact PPCA log-likelihood per image (k is ignored: nothing to bound).
+
+        With C = W W^T + sigma^2 I = U_d Lambda_d U_d^T + sigma^2 (I - U_d U_d^T):
+        log|C| = sum log lambda_i + (D - d) log sigma^2 and
+        r^T C^-1 r = sum (u_i . r)^2 / lambda_i + (|r|^2 - sum (u_i . r)^2) / sigma^2.
+        """
+        r = self._flat(x) - self.mean
+        proj = r @ self.components.T
+        dim = r.shape[1]
+        logdet = torch.log(self.eigenvalues).sum() + (dim - self.latent_dim) * np.log(self.noise_variance)
+        maha = (proj.pow(2) / self.eigenvalues).sum(1) + (r.pow(2).sum(1) - proj.pow(2).sum(1)) / self.noise_variance
+        return -0.5 * (dim * np.log(2 * np.pi) + logdet + maha)

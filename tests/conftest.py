@@ -1,0 +1,29 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("VAEBENCH_OFFLINE", "1")  # tests never try the network
+os.environ.setdefault("WANDB_MODE", "offline")
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run `python -m vaebench ARGS` in a subprocess; returns CompletedProcess (text)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "vaebench", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from vaebench.data import load_dataset
+
+    return load_dataset("digits")

@@ -1,0 +1,109 @@
+"""Every error a user can cause: exit status 2, one clear message, existing results untouched."""
+
+import gzip
+import json
+import shutil
+
+import pytest
+
+from vaebench.cli import main
+from vaebench.data import fashion_mnist
+
+HAVE_FMNIST = fashion_mnist.find_files() is not None
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results folder that already holds a record and a table."""
+    out = tmp_path / "res"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "old-run.json").write_text(json.dumps({"run_id": "old-run", "spec": {}}))
+    (out / "table.md").write_text("| old |\n")
+    return out
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--suite", "nope"], "unknown suite 'nope'"),
+        (["--suite", "smoke", "--models", "vae,transformer"], "unknown model 'transformer'"),
+        (["--suite", "smoke", "--datasets", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--suite", "smoke", "--latent-dims", "0"], "latent dim must be >= 1"),
+        (["--suite", "smoke", "--max-epochs", "0"], "--max-epochs must be >= 1"),
+    ],
+)
+def test_bad_arguments_exit_2_and_leave_results_alone(capsys, results, argv, message):
+    before = snapshot(results)
+    code, err = _run(capsys, "run", *argv, "--out", str(results))
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert snapshot(results) == before
+
+
+def test_malformed_yaml(capsys, tmp_path, results):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodels: [vae\n")
+    before = snapshot(results)
+    code, err = _run(capsys, "run", "--suite", str(bad), "--out", str(results))
+    assert code == 2 and "malformed YAML" in err
+    assert snapshot(results) == before
+
+
+def test_unwritable_output_folder(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, err = _run(capsys, "run", "--suite", "smoke", "--out", str(blocker / "sub"))
+    assert code == 2 and "not writable" in err
+
+
+def test_missing_data_without_network(capsys, tmp_path, monkeypatch, results):
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setenv("VAEBENCH_OFFLINE", "1")
+    before = snapshot(results)
+    code, err = _run(capsys, "run", "--suite", "latent_dim", "--data-root", str(tmp_path), "--out", str(results))
+    assert code == 2 and "Fashion-MNIST not found" in err and "apt-get install dataset-fashion-mnist" in err
+    assert snapshot(results) == before
+
+
+@pytest.mark.skipif(not HAVE_FMNIST, reason="needs the Fashion-MNIST files")
+def test_corrupted_data_file(capsys, tmp_path, results):
+    for path in fashion_mnist.find_files().values():
+        shutil.copy(path, tmp_path / path.name)
+    target = tmp_path / "train-labels-idx1-ubyte.gz"
+    data = bytearray(gzip.decompress(target.read_bytes()))
+    data[-1] ^= 0xFF
+    target.write_bytes(gzip.compress(bytes(data)))
+    before = snapshot(results)
+    code, err = _run(capsys, "run", "--suite", "latent_dim", "--data-root", str(tmp_path), "--out", str(results))
+    assert code == 2 and "corrupted" in err and "train-labels" in err
+    assert snapshot(results) == before
+
+
+def test_report_on_missing_folder(capsys, tmp_path):
+    code, err = _run(capsys, "report", str(tmp_path / "nothing"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_error_in_a_subprocess_has_no_traceback_unless_debug(cli):
+    quiet = cli("run", "--suite", "nope")
+    assert quiet.returncode == 2 and quiet.stderr.strip() == quiet.stderr.strip().splitlines()[0]
+    assert "Traceback" not in quiet.stderr
+    loud = cli("--debug", "run", "--suite", "nope")
+    assert loud.returncode == 2 and "Traceback" in loud.stderr
+
+
+def test_list_shows_suites_models_and_dataset_availability(cli):
+    res = cli("list")
+    assert res.returncode == 0, res.stderr
+    for word in ("smoke", "latent_dim", "pca", "cvae", "digits", "fashion_mnist", "available"):
+        assert word in res.stdout

@@ -1,0 +1,86 @@
+"""Suite loading, validation and run ids."""
+
+import dataclasses
+
+import pytest
+
+from vaebench.config import available_suites, expand, load_suite, parse_suite, with_overrides
+from vaebench.errors import UserError
+
+GOOD = {"name": "t", "datasets": ["digits"], "models": ["pca", {"name": "vae", "beta": 2}], "latent_dims": [2, 3], "seeds": [0, 1]}
+
+
+def test_shipped_suites_load_and_expand():
+    assert {"smoke", "latent_dim"} <= set(available_suites())
+    smoke = load_suite("smoke")
+    assert len(expand(smoke)) == 8
+    ld = load_suite("latent_dim")
+    assert ld.latent_dims == (2, 4, 8, 16, 32, 64) and ld.seeds == (0, 1, 2)
+    assert {m.name for m in ld.models} == {"pca", "ae", "vae", "cvae"}
+    assert len(expand(ld)) == 72
+
+
+def test_run_ids_are_stable_unique_and_ignore_the_suite_name():
+    suite = parse_suite(GOOD)
+    ids = [r.run_id for r in expand(suite)]
+    assert len(set(ids)) == len(ids) == 8
+    assert ids == [r.run_id for r in expand(parse_suite(GOOD))]
+    renamed = parse_suite({**GOOD, "name": "other"})
+    assert ids == [r.run_id for r in expand(renamed)]
+
+
+def test_run_id_changes_with_everything_that_determines_the_result():
+    base = expand(parse_suite(GOOD))[0]
+    variants = [
+        dataclasses.replace(base, seed=5),
+        dataclasses.replace(base, latent_dim=7),
+        dataclasses.replace(base, protocol=dataclasses.replace(base.protocol, lr=0.01)),
+        dataclasses.replace(base, protocol=dataclasses.replace(base.protocol, max_epochs=3)),
+    ]
+    assert len({base.run_id, *(v.run_id for v in variants)}) == 5
+    vae = [r for r in expand(parse_suite(GOOD)) if r.model.name == "vae"][0]
+    other_beta = [r for r in expand(parse_suite({**GOOD, "models": [{"name": "vae", "beta": 3}]}))][0]
+    assert vae.run_id != other_beta.run_id
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"models": ["nope"]}, "unknown model 'nope'"),
+        ({"models": [{"name": "vae", "gamma": 1}]}, "no parameter"),
+        ({"latent_dims": [0]}, "latent dim must be >= 1"),
+        ({"latent_dims": ["a"]}, "list of integers"),
+        ({"seeds": []}, "non-empty list"),
+        ({"protocol": {"lr": "fast"}}, "must be a number"),
+        ({"protocol": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"protocol": {"learning_rate": 1}}, "unknown protocol key"),
+        ({"colour": 1}, "unknown key"),
+    ],
+)
+def test_bad_suites_are_rejected_with_a_clear_message(change, message):
+    with pytest.raises(UserError, match=message):
+        parse_suite({**GOOD, **change})
+
+
+def test_missing_key_and_non_mapping():
+    with pytest.raises(UserError, match="missing required key 'seeds'"):
+        parse_suite({k: v for k, v in GOOD.items() if k != "seeds"})
+    with pytest.raises(UserError, match="mapping"):
+        parse_suite(["a"])
+
+
+def test_malformed_yaml_and_unknown_suite(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match="malformed YAML"):
+        load_suite(str(bad))
+    with pytest.raises(UserError, match="unknown suite 'nope'"):
+        load_suite("nope")
+
+
+def test_overrides():
+    s = with_overrides(load_suite("smoke"), models=["vae"], latent_dims=[3], seeds=[4], max_epochs=2)
+    runs = expand(s)
+    assert [(r.model.name, r.latent_dim, r.seed, r.protocol.max_epochs) for r in runs] == [("vae", 3, 4, 2)]
+    with pytest.raises(UserError):
+        with_overrides(load_suite("smoke"), latent_dims=[-1])
