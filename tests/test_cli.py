@@ -68,6 +68,7 @@ def test_unwritable_output_folder(capsys, tmp_path):
 
 def test_missing_data_without_network(capsys, tmp_path, monkeypatch, results):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(fashion_mnist, "DOWNLOAD_DIR", tmp_path / "none")
     monkeypatch.setenv("VAEBENCH_OFFLINE", "1")
     before = snapshot(results)
     code, err = _run(capsys, "run", "--suite", "latent_dim", "--data-root", str(tmp_path), "--out", str(results))

@@ -39,7 +39,7 @@ def test_fashion_mnist_splits_and_checksum():
 
 
 def _copy_files(tmp_path):
-    for stem, path in fashion_mnist.find_files().items():
+    for _stem, path in fashion_mnist.find_files().items():
         shutil.copy(path, tmp_path / path.name)
     return tmp_path
 
@@ -75,6 +75,7 @@ def test_uncompressed_files_verify_too(tmp_path):
 
 def test_missing_data_offline_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(fashion_mnist, "DOWNLOAD_DIR", tmp_path / "none")
     monkeypatch.setenv("VAEBENCH_OFFLINE", "1")
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion_mnist", data_root=tmp_path)

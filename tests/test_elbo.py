@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
-from vaebench.metrics.elbo import bernoulli_nll, gaussian_kl, iwae_bound, log_normal, log_standard_normal
+from vaebench.metrics.elbo import (
+    bernoulli_nll,
+    gaussian_kl,
+    iwae_bound,
+    log_normal,
+    log_standard_normal,
+)
 from vaebench.models.cvae import CVAE
 from vaebench.models.vae import VAE
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 import traceback
+import warnings
 from pathlib import Path
 
 from vaebench.errors import UserError

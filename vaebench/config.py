@@ -33,6 +33,7 @@ class Protocol:
     patience: int = 10  # early stopping on the validation loss; 0 disables it
     iwae_k: int = 64  # importance samples for the `iwae` bound
     eval_batch_size: int = 1000
+    num_threads: int = 0  # torch CPU threads for the run; 0 = torch's default (all cores)
     figure_latent_dims: tuple[int, ...] = ()  # runs that also store sample/recon figures
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,8 +197,8 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
     for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
         if getattr(protocol, key) < 1:
             raise UserError(f"{origin}: protocol.{key} must be >= 1")
-    if protocol.lr <= 0 or protocol.patience < 0:
-        raise UserError(f"{origin}: protocol.lr must be > 0 and protocol.patience >= 0")
+    if protocol.lr <= 0 or protocol.patience < 0 or protocol.num_threads < 0:
+        raise UserError(f"{origin}: protocol.lr must be > 0, protocol.patience and protocol.num_threads >= 0")
     return protocol
 
 

@@ -20,6 +20,7 @@ from vaebench.data.base import Splits, fixed_split
 from vaebench.errors import DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOAD_DIR = Path.home() / ".cache" / "vaebench"  # where torchvision's download goes by default
 N_VAL = 5_000  # 55,000 train / 5,000 validation from the official 60,000; 10,000 test
 
 # SHA-256 of the decompressed idx files (the original zalandoresearch release).
@@ -41,7 +42,7 @@ def candidate_dirs(data_root: str | os.PathLike | None) -> list[Path]:
     if root:
         root = Path(root)
         dirs += [root, root / "fashion_mnist", root / "fashion-mnist", root / "FashionMNIST" / "raw"]
-    dirs.append(DEBIAN_DIR)
+    dirs += [DEBIAN_DIR, DOWNLOAD_DIR / "FashionMNIST" / "raw"]
     return dirs
 
 
@@ -83,7 +84,7 @@ def parse_idx(data: bytes) -> np.ndarray:
 
 def download(data_root) -> dict[str, Path]:
     """torchvision's download (needs network) into data_root or ~/.cache/vaebench."""
-    root = Path(data_root or os.environ.get("VAEBENCH_DATA") or Path.home() / ".cache" / "vaebench")
+    root = Path(data_root or os.environ.get("VAEBENCH_DATA") or DOWNLOAD_DIR)
     try:
         from torchvision.datasets import FashionMNIST
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import torch
 
-from vaebench.metrics.elbo import bernoulli_nll, gaussian_kl, iwae_bound, log_normal, log_standard_normal
+from vaebench.metrics.elbo import (
+    bernoulli_nll,
+    gaussian_kl,
+    iwae_bound,
+    log_normal,
+    log_standard_normal,
+)
 from vaebench.models.base import LatentModel
 from vaebench.models.networks import Decoder, Encoder
 

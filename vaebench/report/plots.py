@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaebench.runner.evaluate import METRICS  # noqa: E402
+from vaebench.report.table import row_metrics  # noqa: E402
+from vaebench.runner.evaluate import describe_metric  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 
 
@@ -30,7 +31,8 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
     written = []
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
-        for metric, (higher, desc) in METRICS.items():
+        for metric in row_metrics(drows):
+            higher, _ = describe_metric(metric)
             series = {}
             for r in drows:
                 if f"{metric}_mean" in r:
@@ -40,7 +42,7 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
             for model, pts in sorted(series.items()):
                 pts.sort()
-                d, m, s = (np.array(v, dtype=float) for v in zip(*pts))
+                d, m, s = (np.array(v, dtype=float) for v in zip(*pts, strict=False))
                 ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker="o", capsize=3, label=model)
             ax.set_xscale("log", base=2)
             dims = sorted({r["latent_dim"] for r in drows})
@@ -50,7 +52,8 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
             ax.set_title(f"{dataset}: {metric} ({'higher' if higher else 'lower'} is better)", fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-            written.append(_save(fig, out / f"{dataset}_{metric}.png"))
+            safe = metric.replace("[", "_").replace("]", "")
+            written.append(_save(fig, out / f"{dataset}_{safe}.png"))
     return written
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaebench.runner.evaluate import METRICS
+from vaebench.runner.evaluate import describe_metric, metric_names
 from vaebench.store import atomic_write_text
 
 KEY = ("dataset", "model", "latent_dim")
@@ -26,6 +26,7 @@ def model_label(spec: dict) -> str:
 
 def build_rows(records: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    names = metric_names([r.get("metrics") or {} for r in records])
     for r in records:
         s = r["spec"]
         groups[(s["dataset"], model_label(s), s["latent_dim"])].append(r)
@@ -33,7 +34,7 @@ def build_rows(records: list[dict]) -> list[dict]:
     for (dataset, model, dim), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         ok = [r for r in recs if r.get("status") == "ok"]
         row = {"dataset": dataset, "model": model, "latent_dim": dim, "n_seeds": len(ok), "n_diverged": len(recs) - len(ok)}
-        for metric in METRICS:
+        for metric in names:
             values = np.array([r["metrics"][metric] for r in ok if metric in r["metrics"]], dtype=np.float64)
             if len(values) == 0:
                 continue
@@ -45,10 +46,14 @@ def build_rows(records: list[dict]) -> list[dict]:
 
 def columns(rows: list[dict]) -> list[str]:
     cols = [*KEY, "n_seeds", "n_diverged"]
-    for metric in METRICS:
-        if any(f"{metric}_mean" in r for r in rows):
-            cols += [f"{metric}_mean", f"{metric}_std"]
+    for metric in row_metrics(rows):
+        cols += [f"{metric}_mean", f"{metric}_std"]
     return cols
+
+
+def row_metrics(rows: list[dict]) -> list[str]:
+    """The metrics that appear in the rows, in table order."""
+    return metric_names([{k.removesuffix("_mean") for k in r if k.endswith("_mean")} for r in rows])
 
 
 def _fmt(v) -> str:
@@ -84,9 +89,11 @@ def to_markdown(rows: list[dict]) -> str:
             else:
                 cells.append(_fmt(r.get(c)))
         lines.append("| " + " | ".join(cells) + " |")
-    present = [m for m in METRICS if any(f"{m}_mean" in r for r in rows)]
+    present = row_metrics(rows)
     notes = ["", "Metrics (test split; mean ± sample std over seeds):", ""]
-    notes += [f"- `{m}` ({'higher' if METRICS[m][0] else 'lower'} is better): {METRICS[m][1]}" for m in present]
+    for m in present:
+        higher, desc = describe_metric(m)
+        notes.append(f"- `{m}` ({'higher' if higher else 'lower'} is better): {desc}")
     if "ppca_ll" in present:
         notes += ["", "`ppca_ll` is a Gaussian density over continuous pixels; `elbo`/`iwae` are Bernoulli "
                   "log-probabilities. The two are NOT comparable with each other."]

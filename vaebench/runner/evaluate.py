@@ -30,6 +30,22 @@ METRICS: dict[str, tuple[bool, str]] = {
 }
 
 
+def describe_metric(name: str) -> tuple[bool, str]:
+    """(higher is better, description) for a metric column, including ones named at run time
+    such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
+    if name in METRICS:
+        return METRICS[name]
+    if name.startswith("fid_"):
+        return False, "Frechet distance of classifier/Inception features (backbone in brackets)"
+    return True, ""
+
+
+def metric_names(records_metrics) -> list[str]:
+    """Metric names present in any of the given metric dicts: the known ones in table order, then the rest sorted."""
+    present = set().union(*records_metrics) if records_metrics else set()
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
 def _batches(x, y, size):
     for i in range(0, len(x), size):
         yield x[i : i + size], y[i : i + size]

@@ -36,6 +36,18 @@ class SweepSummary:
 
 def run_one(spec: RunSpec, splits: Splits, accelerator="auto", devices="auto", progress=False) -> tuple[dict, dict | None]:
     """Train and evaluate one run; returns (record, figure arrays or None)."""
+    threads = torch.get_num_threads()
+    if spec.protocol.num_threads:
+        # tiny models run faster on one thread, and a fixed count keeps CPU results identical
+        # across machines with different core counts (and safe on a loaded machine)
+        torch.set_num_threads(spec.protocol.num_threads)
+    try:
+        return _run_one(spec, splits, accelerator, devices, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> tuple[dict, dict | None]:
     t0 = time.perf_counter()
     model = build_model(spec.model, splits.image_shape, spec.latent_dim, splits.num_classes, spec.protocol.lr)
     record = {
