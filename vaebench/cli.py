@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="rebuild table.md, table.csv and plots/ from the run records in DIR")
     rep.add_argument("dir", type=Path)
+
+    from vaebench import compare_cli, reproduce
+
+    compare_cli.add_parser(sub)
+    reproduce.add_parser(sub)
     return p
 
 
@@ -122,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning/torch version chatter
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    handler = {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command]
+    from vaebench.compare_cli import cmd_compare
+    from vaebench.reproduce import cmd_reproduce
+
+    handler = {
+        "run": cmd_run, "list": cmd_list, "report": cmd_report,
+        "compare": cmd_compare, "reproduce": cmd_reproduce,
+    }[args.command]
     try:
         return handler(args)
     except UserError as exc:

@@ -179,8 +179,8 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         default = getattr(Protocol(), key)
-        if key == "figure_latent_dims":
-            values[key] = tuple(_int_list(value, f"protocol.{key}", origin))
+        if key == "figure_latent_dims":  # may be empty: no figure runs
+            values[key] = tuple(_int_list(value, f"protocol.{key}", origin)) if value != [] else ()
         elif isinstance(default, str):
             values[key] = str(value)
         elif isinstance(default, float):

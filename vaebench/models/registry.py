@@ -18,8 +18,12 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
+    if ":" in name:  # a plug-in class, package.module:ClassName
+        from vaebench.models.plugin import plugin_model_spec
+
+        return plugin_model_spec(name, params)
     if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} or give a class as package.module:ClassName")
     defaults = MODELS[name][1]
     unknown = set(params) - set(defaults)
     if unknown:
@@ -34,6 +38,10 @@ def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
 def model_class(name: str):
     import importlib
 
+    if ":" in name:  # a plug-in class path (validated by resolve_model)
+        from vaebench.models.plugin import resolve_plugin
+
+        return resolve_plugin(name)
     module, cls = MODELS[name][0].split(":")
     return getattr(importlib.import_module(module), cls)
 

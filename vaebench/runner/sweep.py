@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning as L
 import torch
 from rich.console import Console
 
@@ -49,6 +50,7 @@ def run_one(spec: RunSpec, splits: Splits, accelerator="auto", devices="auto", p
 
 def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> tuple[dict, dict | None]:
     t0 = time.perf_counter()
+    L.seed_everything(spec.seed, workers=False, verbose=False)  # the initial weights are part of the run
     model = build_model(spec.model, splits.image_shape, spec.latent_dim, splits.num_classes, spec.protocol.lr)
     record = {
         "schema_version": SCHEMA_VERSION,
