@@ -27,3 +27,9 @@ def digits():
     from vaebench.data import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture
+def plugin_registry(monkeypatch):
+    """Plug-in classes under tests/ and examples/ importable as package.module:Class."""
+    monkeypatch.syspath_prepend(str(ROOT))

@@ -314,22 +314,6 @@ class ZIgnoringVAE(VAE):
         self.decoder = _IgnoreZ(self.decoder)
 
 
-@pytest.fixture
-def plugin_registry(monkeypatch):
-    """Plug-in names in the registry: the two branches registry.py gets (a no-op once it has them)."""
-    from vaebench.models import plugin, registry
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    try:
-        registry.resolve_model("vaebench.models.vae:VAE", {})
-    except UserError:
-        resolve, cls = registry.resolve_model, registry.model_class
-        monkeypatch.setattr(registry, "resolve_model",
-                            lambda n, p: plugin.plugin_model_spec(n, p) if plugin.is_plugin_name(n) else resolve(n, p))
-        monkeypatch.setattr(registry, "model_class",
-                            lambda n: plugin.resolve_plugin(n) if plugin.is_plugin_name(n) else cls(n))
-
-
 def test_the_check_bites_on_a_broken_model(capsys, tmp_path, plugin_registry):
     """A VAE whose decoder ignores z, trained and evaluated like any model, fails against the VAE.
 
