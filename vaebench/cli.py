@@ -24,7 +24,7 @@ def _csv(kind):
     return parse
 
 
-def _devices(text: str):
+def parse_devices(text: str):
     return int(text) if text.isdigit() else text
 
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
     run.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
     run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
-    run.add_argument("--devices", type=_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
+    run.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
 

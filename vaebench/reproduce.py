@@ -17,13 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vaebench.cli import parse_devices
 from vaebench.errors import UserError
 
 _SPEC_KEYS = ("dataset", "model", "model_params", "latent_dim", "seed", "protocol")
-
-
-def _devices(text: str):
-    return int(text) if text.isdigit() else text
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
     p.add_argument("--accelerator", default=None,
                    help="Lightning accelerator (default: the record's device type: cpu, gpu or mps)")
-    p.add_argument("--devices", type=_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
+    p.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
     p.add_argument("--out", type=Path, help="also write the new record under OUT/runs (not the record's folder)")
     return p
 
