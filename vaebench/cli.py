@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--latent-dims", type=_csv(int), help="override: e.g. 2,4,8")
     run.add_argument("--seeds", type=_csv(int), help="override: e.g. 0,1,2")
     run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
+    run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
+                     help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
     run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
     run.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
     run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
@@ -52,10 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild table.md, table.csv and plots/ from the run records in DIR")
     rep.add_argument("dir", type=Path)
 
-    from vaebench import compare_cli, reproduce
+    from vaebench import compare_cli, fid_cli, reproduce
 
     compare_cli.add_parser(sub)
     reproduce.add_parser(sub)
+    fid_cli.add_parser(sub)
     return p
 
 
@@ -66,7 +69,7 @@ def cmd_run(args) -> int:
     from vaebench.data.registry import check_dataset_name, dataset_status
     from vaebench.store import RunStore
 
-    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs)
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone)
     for name in suite.datasets:
         check_dataset_name(name)
     out = args.out or Path("runs") / suite.name
@@ -128,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning/torch version chatter
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     from vaebench.compare_cli import cmd_compare
+    from vaebench.fid_cli import cmd_fid_backbone
     from vaebench.reproduce import cmd_reproduce
 
     handler = {
         "run": cmd_run, "list": cmd_list, "report": cmd_report,
-        "compare": cmd_compare, "reproduce": cmd_reproduce,
+        "compare": cmd_compare, "reproduce": cmd_reproduce, "fid-backbone": cmd_fid_backbone,
     }[args.command]
     try:
         return handler(args)

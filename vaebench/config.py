@@ -34,6 +34,8 @@ class Protocol:
     iwae_k: int = 64  # importance samples for the `iwae` bound
     eval_batch_size: int = 1000
     num_threads: int = 0  # torch CPU threads for the run; 0 = torch's default (all cores)
+    fid_backbone: str = "auto"  # auto (inception if its weights are here, else classifier) | inception | classifier | none
+    fid_samples: int = 0  # samples for FID; 0 = the test-set size
     figure_latent_dims: tuple[int, ...] = ()  # runs that also store sample/recon figures
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,13 +194,15 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
                 raise UserError(f"{origin}: protocol.{key} must be an integer, got {value!r}")
             values[key] = value
     protocol = Protocol(**values)
+    if protocol.fid_backbone not in ("auto", "inception", "classifier", "none"):
+        raise UserError(f"{origin}: protocol.fid_backbone must be auto, inception, classifier or none")
     if protocol.optimizer != "adam":
         raise UserError(f"{origin}: protocol.optimizer {protocol.optimizer!r} is not supported (adam)")
     for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
         if getattr(protocol, key) < 1:
             raise UserError(f"{origin}: protocol.{key} must be >= 1")
-    if protocol.lr <= 0 or protocol.patience < 0 or protocol.num_threads < 0:
-        raise UserError(f"{origin}: protocol.lr must be > 0, protocol.patience and protocol.num_threads >= 0")
+    if protocol.lr <= 0 or protocol.patience < 0 or protocol.num_threads < 0 or protocol.fid_samples < 0:
+        raise UserError(f"{origin}: protocol.lr must be > 0; patience, num_threads and fid_samples >= 0")
     return protocol
 
 
@@ -239,8 +243,10 @@ def with_overrides(
     latent_dims: list[int] | None = None,
     seeds: list[int] | None = None,
     max_epochs: int | None = None,
+    fid_backbone: str | None = None,
 ) -> SuiteSpec:
     changes: dict[str, Any] = {}
+    protocol_changes: dict[str, Any] = {}
     if datasets:
         changes["datasets"] = tuple(datasets)
     if models:
@@ -252,7 +258,11 @@ def with_overrides(
     if max_epochs is not None:
         if max_epochs < 1:
             raise UserError(f"--max-epochs must be >= 1, got {max_epochs}")
-        changes["protocol"] = dataclasses.replace(suite.protocol, max_epochs=max_epochs)
+        protocol_changes["max_epochs"] = max_epochs
+    if fid_backbone is not None:
+        protocol_changes["fid_backbone"] = fid_backbone
+    if protocol_changes:
+        changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
     return dataclasses.replace(suite, **changes)
 
 

@@ -35,8 +35,12 @@ def describe_metric(name: str) -> tuple[bool, str]:
     such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
     if name in METRICS:
         return METRICS[name]
-    if name.startswith("fid_"):
-        return False, "Frechet distance of classifier/Inception features (backbone in brackets)"
+    from vaebench.metrics.fid import FID_METRICS, parse_fid_metric_name
+
+    parsed = parse_fid_metric_name(name)
+    if parsed:
+        higher, desc = FID_METRICS[parsed[0]]
+        return higher, f"{desc} (backbone {parsed[1]})"
     return True, ""
 
 

@@ -19,6 +19,7 @@ from vaebench.config import RunSpec, SuiteSpec, expand
 from vaebench.data import load_dataset
 from vaebench.data.base import Splits
 from vaebench.errors import RunDiverged
+from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
 from vaebench.runner.evaluate import evaluate
 from vaebench.runner.train import train
@@ -71,10 +72,18 @@ def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> t
         return record, None
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     metrics, eval_s = evaluate(model, splits, spec.protocol, spec.seed, device)
+    fid_protocol = None
+    if spec.protocol.fid_backbone != "none":
+        fid, fid_protocol = compute_fid_metrics(
+            model, splits, backbone=spec.protocol.fid_backbone, n_samples=spec.protocol.fid_samples or None,
+            seed=spec.seed, device=device,
+        )
+        metrics.update(fid)
+        eval_s += fid_protocol["seconds"]["total"]
     visuals = None
     if spec.latent_dim in spec.protocol.figure_latent_dims:
         visuals = make_visuals(model, splits, spec.seed, device)
-    record.update(status="ok", metrics=metrics, train=info.to_dict())
+    record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
     record["times"] = {"train_s": info.seconds, "eval_s": eval_s, "total_s": time.perf_counter() - t0}
     record["provenance"] = provenance(str(device))
     return record, visuals

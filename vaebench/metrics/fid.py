@@ -1,0 +1,337 @@
+"""Fréchet distances (FID) of model samples and reconstructions, against the test split.
+
+Metric names carry the backbone: ``fid_samples[fashion_mnist-cnn]``, ``fid_recon[inception]``;
+a bare "FID" is never written for the classifier backbone (its numbers are not comparable with
+Inception FIDs from the literature).
+
+* ``fid_samples``: n samples from the model's own generative story (VAE: prior through the
+  decoder; CVAE: the same with labels drawn i.i.d. from the test set's class frequencies; PCA:
+  probabilistic-PCA samples; AE: N(0, I) through the decoder, which an AE never trained for);
+* ``fid_samples_fitted`` (AE, PCA): codes drawn from a full-covariance Gaussian fitted (float64)
+  to the encoded train split, decoded;
+* ``fid_recon``: decode(encode(x).mean) of the whole test set.
+
+Every image is clamped to [0, 1] before the features (a no-op for the sigmoid decoders; PCA's
+linear outputs leave that range) and the clamped pixel fraction is recorded in the protocol.
+
+The distances are computed by torchmetrics' ``FrechetInceptionDistance`` with the backbone as
+its ``feature`` module: its states (feature sums and outer-product sums) are float64 and
+declared with ``dist_reduce_fx="sum"``, so under DDP each rank can feed its shard and
+``compute()`` syncs. Its square-root trace is ``sum(sqrt(eigvals(S1 @ S2)).real)``.
+``frechet_distance`` below is the standalone version for users with their own features; it uses
+the symmetric eigen form instead (see there). The two agree to ~1e-9 relative on
+well-conditioned covariances (tests/test_fid.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from vaebench.data.base import Splits
+from vaebench.metrics.fid_backbone import Backbone, get_backbone
+
+# kind -> (higher is better, description); the full metric name is f"{kind}[{backbone id}]"
+FID_METRICS: dict[str, tuple[bool, str]] = {
+    "fid_samples": (False, "Fréchet distance, model samples vs test set, in the named backbone's features"),
+    "fid_samples_fitted": (False, "AE/PCA: Fréchet distance, decoded samples of a full-covariance Gaussian fitted to the train codes, vs test set"),
+    "fid_recon": (False, "Fréchet distance, test-set reconstructions vs test set"),
+}
+
+SAMPLE_BATCH = 1000  # generation batch: part of the random stream, so fixed (recorded)
+FEATURE_BATCH = {"classifier": 2000, "inception": 100}
+# seed offsets so that each metric's randomness is its own stream (recorded as the protocol's seed)
+_SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921}
+
+
+def fid_metric_name(kind: str, backbone_id: str) -> str:
+    if kind not in FID_METRICS:
+        raise KeyError(f"unknown FID metric {kind!r}")
+    return f"{kind}[{backbone_id}]"
+
+
+def parse_fid_metric_name(name: str) -> tuple[str, str] | None:
+    """`"fid_recon[digits-mlp]"` -> ("fid_recon", "digits-mlp"); None for other names."""
+    if not name.endswith("]") or "[" not in name:
+        return None
+    kind, _, rest = name.partition("[")
+    return (kind, rest[:-1]) if kind in FID_METRICS else None
+
+
+# ---------------------------------------------------------------- the standalone distance
+
+
+def _as_2d_float64(features, what: str) -> np.ndarray:
+    if isinstance(features, torch.Tensor):
+        features = features.detach().cpu().double().numpy()
+    a = np.asarray(features, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{what} must be an (N, D) array, got shape {a.shape}")
+    if len(a) < 2:
+        raise ValueError(f"{what} needs at least 2 rows to estimate a covariance, got {len(a)}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return a
+
+
+def mean_and_covariance(features) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased (N - 1) covariance, float64, of an (N, D) array."""
+    a = _as_2d_float64(features, "features")
+    mu = a.mean(0)
+    c = a - mu
+    return mu, (c.T @ c) / (len(a) - 1)
+
+
+def _psd_sqrt(s: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) for two Gaussians, in float64.
+
+    Tr((S1 S2)^(1/2)) is computed as sum_i sqrt(lambda_i(S1^(1/2) S2 S1^(1/2))): that matrix is
+    symmetric PSD with the same eigenvalues as S1 S2, so `numpy.linalg.eigh` applies and tiny
+    negative eigenvalues from round-off are clipped to 0 (no complex parts, unlike
+    scipy.linalg.sqrtm on the non-symmetric product). A result below 0 by round-off is returned as 0.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shape mismatch: means {mu1.shape} / {mu2.shape}, covariances {s1.shape} / {s2.shape}")
+    s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
+    r1 = _psd_sqrt(s1)
+    m = r1 @ s2 @ r1
+    eig = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+    d = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+    return max(d, 0.0)
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between the Gaussians fitted to two (N, D) feature arrays (numpy or torch).
+
+    float64 throughout; unbiased covariances; the symmetric-eigen matrix square root of
+    `gaussian_frechet_distance` (not scipy.linalg.sqrtm).
+    """
+    a = _as_2d_float64(features_a, "features_a")
+    b = _as_2d_float64(features_b, "features_b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
+    return gaussian_frechet_distance(*mean_and_covariance(a), *mean_and_covariance(b))
+
+
+# ---------------------------------------------------------------- the torchmetrics metric
+
+
+def make_fid_metric(backbone: Backbone, device="cpu", **metric_kwargs) -> FrechetInceptionDistance:
+    """torchmetrics FID over `backbone.module` (float64 states; images in [0, 1] as `update` input).
+
+    `reset_real_features=False`: `reset()` keeps the reference (real) statistics, so several
+    image sets can be compared with one pass over the reference. Extra keyword arguments go to
+    torchmetrics' `Metric` (e.g. `sync_on_compute=False`, `process_group=...`).
+    """
+    metric = FrechetInceptionDistance(
+        feature=backbone.module, reset_real_features=False, normalize=True, **metric_kwargs
+    )
+    return metric.to(device)
+
+
+def _update(metric, images: torch.Tensor, real: bool, device, chunk: int, clamp_stats: list | None = None) -> None:
+    for i in range(0, len(images), chunk):
+        x = images[i : i + chunk].to(device=device, dtype=torch.float32)
+        if clamp_stats is not None:
+            clamp_stats[0] += int(((x < 0) | (x > 1)).sum())
+            clamp_stats[1] += x.numel()
+        metric.update(x.clamp(0.0, 1.0), real=real)
+
+
+@torch.no_grad()
+def fid_of_images(images_a: torch.Tensor, images_b: torch.Tensor, backbone: Backbone, device="cpu") -> float:
+    """FID between two image tensors in [0, 1] (b is the reference), with the torchmetrics metric."""
+    metric = make_fid_metric(backbone, device, sync_on_compute=False)
+    chunk = FEATURE_BATCH[backbone.kind]
+    _update(metric, images_b, True, device, chunk)
+    _update(metric, images_a, False, device, chunk)
+    return float(metric.compute())
+
+
+# ---------------------------------------------------------------- models
+
+
+def model_kind(model) -> str:
+    """"vae" | "cvae" | "ae" | "pca" | "other" (anything with encode/decode/sample)."""
+    if hasattr(model, "bound_terms"):
+        return "cvae" if getattr(model, "conditional", False) else "vae"
+    name = type(model).__name__
+    if name == "PCAModel" or hasattr(model, "components") and getattr(model, "likelihood", None) == "gaussian":
+        return "pca"
+    if name == "AE":
+        return "ae"
+    return "other"
+
+
+def applicable_metrics(model) -> tuple[str, ...]:
+    kind = model_kind(model)
+    if kind in ("ae", "pca"):
+        return ("fid_samples", "fid_samples_fitted", "fid_recon")
+    return ("fid_samples", "fid_recon")
+
+
+def default_n_samples(splits: Splits) -> int:
+    """The test-set size: 10,000 on Fashion-MNIST, 360 on digits."""
+    return len(splits.test_x)
+
+
+def _model_device(model) -> torch.device:
+    return torch.device(getattr(model, "device", "cpu"))
+
+
+def _model_dtype(model) -> torch.dtype:
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            return p.dtype
+    return torch.float32
+
+
+def _sample_batches(model, kind: str, n: int, seed: int, label_freq: torch.Tensor | None) -> Iterator[torch.Tensor]:
+    dev = _model_device(model)
+    gen = torch.Generator(device=dev).manual_seed(seed + _SEED_OFFSET["fid_samples"])
+    labels = None
+    if kind == "cvae":
+        lg = torch.Generator().manual_seed(seed + _SEED_OFFSET["cvae_labels"])
+        labels = torch.multinomial(label_freq, n, replacement=True, generator=lg)
+    for i in range(0, n, SAMPLE_BATCH):
+        m = min(SAMPLE_BATCH, n - i)
+        if labels is not None:
+            yield model.sample(m, y=labels[i : i + m].to(dev), generator=gen)
+        else:
+            yield model.sample(m, generator=gen)
+
+
+def fit_code_gaussian(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased full covariance (float64) of (N, d) codes."""
+    mu, cov = mean_and_covariance(codes)
+    return torch.from_numpy(mu), torch.from_numpy(np.atleast_2d(cov))
+
+
+def _fitted_batches(model, splits: Splits, n: int, seed: int) -> Iterator[torch.Tensor]:
+    dev = _model_device(model)
+    codes = []
+    for i in range(0, len(splits.train_x), SAMPLE_BATCH):
+        xb = splits.train_x[i : i + SAMPLE_BATCH].to(dev)
+        yb = splits.train_y[i : i + SAMPLE_BATCH].to(dev)
+        codes.append(model.encode(xb, yb)[0].double().cpu())
+    mu, cov = fit_code_gaussian(torch.cat(codes))
+    w, v = torch.linalg.eigh(cov)
+    a = v * w.clamp(min=0).sqrt()  # cov = a a^T, robust to a singular covariance
+    gen = torch.Generator().manual_seed(seed + _SEED_OFFSET["fid_samples_fitted"])
+    dtype = _model_dtype(model)
+    for i in range(0, n, SAMPLE_BATCH):
+        m = min(SAMPLE_BATCH, n - i)
+        z = mu + torch.randn(m, len(mu), generator=gen, dtype=torch.float64) @ a.T
+        yield model.decode(z.to(device=dev, dtype=torch.float64 if model_kind(model) == "pca" else dtype))
+
+
+def _recon_batches(model, splits: Splits) -> Iterator[torch.Tensor]:
+    dev = _model_device(model)
+    for i in range(0, len(splits.test_x), SAMPLE_BATCH):
+        xb = splits.test_x[i : i + SAMPLE_BATCH].to(dev)
+        yb = splits.test_y[i : i + SAMPLE_BATCH].to(dev)
+        yield model.decode(model.encode(xb, yb)[0], yb)
+
+
+@torch.no_grad()
+def compute_fid_metrics(
+    model,
+    splits: Splits,
+    *,
+    backbone: str = "auto",
+    n_samples: int | None = None,
+    seed: int = 0,
+    device="cpu",
+    cache_dir=None,
+    backbone_seed: int = 0,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """FID metrics of `model` against `splits`' test set, and the FID protocol.
+
+    Returns ({"fid_samples[<backbone>]": ..., "fid_recon[<backbone>]": ..., and for AE/PCA
+    "fid_samples_fitted[<backbone>]": ...}, protocol). `backbone` is "auto" | "inception" |
+    "classifier"; `n_samples` defaults to the test-set size; `seed` seeds all sampling;
+    `device` is where the features are computed (the model stays where it is).
+    Single-process: the metric does not sync across ranks (see `make_fid_metric` for sharded use).
+    """
+    start = time.perf_counter()
+    device = torch.device(device)
+    kind = model_kind(model)
+    if kind == "pca" and getattr(model, "pca", True) is None:
+        raise ValueError("the PCA model is not fitted")
+    bb = get_backbone(splits, backbone, seed=backbone_seed, cache_dir=cache_dir)
+    n = int(n_samples) if n_samples is not None else default_n_samples(splits)
+    if n < 2:
+        raise ValueError(f"n_samples must be at least 2, got {n}")
+    was_training = getattr(model, "training", None)
+    if hasattr(model, "eval"):
+        model.eval()
+    chunk = FEATURE_BATCH[bb.kind]
+    metric = make_fid_metric(bb, device, sync_on_compute=False)
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    _update(metric, splits.test_x, True, device, chunk)
+    seconds["reference_features"] = time.perf_counter() - t
+
+    metrics: dict[str, float] = {}
+    clamped: dict[str, float] = {}
+    label_freq = torch.bincount(splits.test_y.cpu(), minlength=splits.num_classes).double()
+    sources = {
+        "fid_samples": lambda: _sample_batches(model, kind, n, seed, label_freq),
+        "fid_samples_fitted": lambda: _fitted_batches(model, splits, n, seed),
+        "fid_recon": lambda: _recon_batches(model, splits),
+    }
+    try:
+        for name in applicable_metrics(model):
+            t = time.perf_counter()
+            metric.reset()  # keeps the reference statistics
+            stats = [0, 0]
+            for images in sources[name]():
+                _update(metric, images, False, device, chunk, stats)
+            full = fid_metric_name(name, bb.id)
+            metrics[full] = float(metric.compute())
+            clamped[full] = stats[0] / max(1, stats[1])
+            seconds[name] = time.perf_counter() - t
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train(True)
+
+    protocol: dict[str, Any] = {
+        **bb.protocol,
+        "backbone_requested": backbone,
+        "n_samples": n,
+        "n_recon": len(splits.test_x),
+        "reference_split": "test",
+        "n_reference": len(splits.test_x),
+        "feature_dtype": "float64",
+        "distance": "torchmetrics FrechetInceptionDistance (float64 states; trace sqrt via eigvals(S1 S2))",
+        "covariance": "unbiased (N - 1)",
+        "seed": int(seed),
+        "sample_batch": SAMPLE_BATCH,
+        "model_kind": kind,
+        "samples": {
+            "vae": "z ~ N(0, I) through the decoder",
+            "cvae": "z ~ N(0, I), labels i.i.d. from the test set's class frequencies, through the decoder",
+            "ae": "z ~ N(0, I) through the decoder (an AE has no prior)",
+            "pca": "probabilistic-PCA samples mean + W z + sigma eps",
+            "other": "model.sample(n)",
+        }[kind],
+        "clamp": "images clamped to [0, 1] before the features",
+        "clamped_pixel_fraction": clamped,
+        "seconds": seconds | {"total": time.perf_counter() - start},
+    }
+    if "fid_samples_fitted" in applicable_metrics(model):
+        protocol["fitted_gaussian"] = "mean + full unbiased covariance of the encoded train split, float64"
+    return metrics, protocol
