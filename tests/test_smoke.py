@@ -47,6 +47,12 @@ def test_smoke_science_sanity(smoke_out):
         assert by[(model, 8)]["mse"] < by[(model, 2)]["mse"]
     # the CVAE's z carries much less class information than the VAE's (the label is given)
     assert by[("cvae", 8)]["probe_acc"] < by[("vae", 8)]["probe_acc"] - 0.3
+    # a plain AE is not a generative model: N(0, I) through its decoder is far worse than a VAE's
+    # prior samples, and fitting a Gaussian to its codes repairs much of that
+    fid = "fid_samples[digits-mlp]"
+    for d in (2, 8):
+        assert by[("ae", d)][fid] > 2 * by[("vae", d)][fid]
+        assert by[("ae", d)]["fid_samples_fitted[digits-mlp]"] < by[("ae", d)][fid] / 2
 
 
 def test_table_and_plots(smoke_out):
@@ -61,6 +67,7 @@ def test_table_and_plots(smoke_out):
     for kind in ("samples", "recon", "interpolation"):
         assert {f"digits_{m}_z2_{kind}.png" for m in ("pca", "ae", "vae", "cvae")} <= plots
     assert "digits_vae_z2_traversal.png" in plots and "digits_cvae_z2_class_grid.png" in plots
+    assert "digits_fid_samples_digits-mlp.png" in plots
 
 
 def test_rerun_skips_finished_runs_and_report_rebuilds_the_same_table(smoke_out, cli):
@@ -83,4 +90,6 @@ def test_same_command_twice_gives_bitwise_identical_metrics(tmp_path, cli):
         assert res.returncode == 0, res.stderr
         outs.append({r["run_id"]: r["metrics"] for r in records(out)})
     assert outs[0] == outs[1] and len(outs[0]) == 2
-    assert set(next(iter(outs[0].values()))) <= set(METRICS)
+    names = set(next(iter(outs[0].values())))
+    assert {n for n in names if not n.startswith("fid_")} <= set(METRICS)
+    assert {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]"} <= names
