@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from vaebench.runner.evaluate import METRICS
+from vaebench.metrics.catalog import METRICS
 
 
 @pytest.fixture(scope="module")

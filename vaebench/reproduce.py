@@ -122,7 +122,7 @@ def _fmt(v: Any) -> str:
 
 def metric_lines(stored: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], int]:
     """A fixed-width table stored / new / difference, and the number of metrics that differ."""
-    from vaebench.runner.evaluate import METRICS
+    from vaebench.metrics.catalog import METRICS
 
     names = [m for m in METRICS if m in stored or m in new]
     names += sorted((set(stored) | set(new)) - set(names))

@@ -34,33 +34,14 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vaebench.data.base import Splits
+from vaebench.metrics.catalog import FID_METRICS, fid_metric_name, parse_fid_metric_name  # noqa: F401 (public API)
 from vaebench.metrics.fid_backbone import Backbone, get_backbone
 
 # kind -> (higher is better, description); the full metric name is f"{kind}[{backbone id}]"
-FID_METRICS: dict[str, tuple[bool, str]] = {
-    "fid_samples": (False, "Fréchet distance, model samples vs test set, in the named backbone's features"),
-    "fid_samples_fitted": (False, "AE/PCA: Fréchet distance, decoded samples of a full-covariance Gaussian fitted to the train codes, vs test set"),
-    "fid_recon": (False, "Fréchet distance, test-set reconstructions vs test set"),
-}
-
 SAMPLE_BATCH = 1000  # generation batch: part of the random stream, so fixed (recorded)
 FEATURE_BATCH = {"classifier": 2000, "inception": 100}
 # seed offsets so that each metric's randomness is its own stream (recorded as the protocol's seed)
 _SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921}
-
-
-def fid_metric_name(kind: str, backbone_id: str) -> str:
-    if kind not in FID_METRICS:
-        raise KeyError(f"unknown FID metric {kind!r}")
-    return f"{kind}[{backbone_id}]"
-
-
-def parse_fid_metric_name(name: str) -> tuple[str, str] | None:
-    """`"fid_recon[digits-mlp]"` -> ("fid_recon", "digits-mlp"); None for other names."""
-    if not name.endswith("]") or "[" not in name:
-        return None
-    kind, _, rest = name.partition("[")
-    return (kind, rest[:-1]) if kind in FID_METRICS else None
 
 
 # ---------------------------------------------------------------- the standalone distance

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vaebench.errors import UserError
-from vaebench.runner.evaluate import METRICS
+from vaebench.metrics.catalog import METRICS
 
 Key = tuple[str, str, int]  # (dataset, model, latent_dim)
 

@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vaebench.metrics.catalog import describe_metric  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
-from vaebench.runner.evaluate import describe_metric  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 
 

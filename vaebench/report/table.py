@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaebench.runner.evaluate import describe_metric, metric_names
+from vaebench.metrics.catalog import describe_metric, metric_names
 from vaebench.store import atomic_write_text
 
 KEY = ("dataset", "model", "latent_dim")

@@ -14,40 +14,9 @@ from torchmetrics.aggregation import MeanMetric
 
 from vaebench.config import Protocol
 from vaebench.data.base import Splits
+from vaebench.metrics.catalog import METRICS
 from vaebench.metrics.latent import active_units
 from vaebench.metrics.probe import probe_accuracy
-
-# name -> (higher is better, description); the table's columns, in this order
-METRICS: dict[str, tuple[bool, str]] = {
-    "elbo": (True, "ELBO, nats/image (Bernoulli likelihood; VAE/CVAE)"),
-    "iwae": (True, "importance-weighted bound with k samples, nats/image"),
-    "rec_nll": (False, "-E_q log p(x|z), nats/image"),
-    "kl": (False, "KL(q(z|x) || p(z)), nats/image"),
-    "mse": (False, "per-pixel MSE of the mean reconstruction"),
-    "active_units": (True, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
-    "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
-    "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
-}
-
-
-def describe_metric(name: str) -> tuple[bool, str]:
-    """(higher is better, description) for a metric column, including ones named at run time
-    such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
-    if name in METRICS:
-        return METRICS[name]
-    from vaebench.metrics.fid import FID_METRICS, parse_fid_metric_name
-
-    parsed = parse_fid_metric_name(name)
-    if parsed:
-        higher, desc = FID_METRICS[parsed[0]]
-        return higher, f"{desc} (backbone {parsed[1]})"
-    return True, ""
-
-
-def metric_names(records_metrics) -> list[str]:
-    """Metric names present in any of the given metric dicts: the known ones in table order, then the rest sorted."""
-    present = set().union(*records_metrics) if records_metrics else set()
-    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
 
 
 def _batches(x, y, size):

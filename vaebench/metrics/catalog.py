@@ -1,0 +1,57 @@
+"""The metric catalogue: every column's name, direction and meaning (no torch needed).
+
+The report, compare and the table read only this module, so they run without importing torch.
+"""
+
+from __future__ import annotations
+
+# name -> (higher is better, description); the table's columns, in this order
+METRICS: dict[str, tuple[bool, str]] = {
+    "elbo": (True, "ELBO, nats/image (Bernoulli likelihood; VAE/CVAE)"),
+    "iwae": (True, "importance-weighted bound with k samples, nats/image"),
+    "rec_nll": (False, "-E_q log p(x|z), nats/image"),
+    "kl": (False, "KL(q(z|x) || p(z)), nats/image"),
+    "mse": (False, "per-pixel MSE of the mean reconstruction"),
+    "active_units": (True, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
+    "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
+    "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
+}
+
+
+def describe_metric(name: str) -> tuple[bool, str]:
+    """(higher is better, description) for a metric column, including ones named at run time
+    such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
+    if name in METRICS:
+        return METRICS[name]
+    parsed = parse_fid_metric_name(name)
+    if parsed:
+        higher, desc = FID_METRICS[parsed[0]]
+        return higher, f"{desc} (backbone {parsed[1]})"
+    return True, ""
+
+
+def metric_names(records_metrics) -> list[str]:
+    """Metric names present in any of the given metric dicts: the known ones in table order, then the rest sorted."""
+    present = set().union(*records_metrics) if records_metrics else set()
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
+FID_METRICS: dict[str, tuple[bool, str]] = {
+    "fid_samples": (False, "Fréchet distance, model samples vs test set, in the named backbone's features"),
+    "fid_samples_fitted": (False, "AE/PCA: Fréchet distance, decoded samples of a full-covariance Gaussian fitted to the train codes, vs test set"),
+    "fid_recon": (False, "Fréchet distance, test-set reconstructions vs test set"),
+}
+
+
+def fid_metric_name(kind: str, backbone_id: str) -> str:
+    if kind not in FID_METRICS:
+        raise KeyError(f"unknown FID metric {kind!r}")
+    return f"{kind}[{backbone_id}]"
+
+
+def parse_fid_metric_name(name: str) -> tuple[str, str] | None:
+    """`"fid_recon[digits-mlp]"` -> ("fid_recon", "digits-mlp"); None for other names."""
+    if not name.endswith("]") or "[" not in name:
+        return None
+    kind, _, rest = name.partition("[")
+    return (kind, rest[:-1]) if kind in FID_METRICS else None
