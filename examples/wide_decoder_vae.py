@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
+from vaebench.models.networks import Decoder
 from vaebench.models.vae import VAE
 
 
-class WideDecoder(nn.Module):
-    """Same contract as vaebench.models.networks.Decoder: (z, one-hot or None) -> logits (N, C, H, W)."""
+class WideDecoder(Decoder):
+    """vaebench's Decoder (same contract and forward: (z, one-hot or None) -> logits (N, C, H, W))
+    with wider layers: only the layers are rebuilt here."""
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], cond_dim: int = 0, width: int = 512):
-        super().__init__()
+        nn.Module.__init__(self)
         c, h, w = image_shape
         self.image_shape = tuple(image_shape)
         if h >= 16:  # the rule of vaebench.models.networks: conv nets for images of 16 px and more
@@ -49,14 +50,6 @@ class WideDecoder(nn.Module):
                 nn.Linear(width, width), nn.ReLU(),
             )
             self.body = nn.Linear(width, c * h * w)
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        if cond is not None:
-            z = torch.cat([z, cond], dim=1)
-        h = self.head(z)
-        if self.grid is not None:
-            h = h.view(-1, *self.grid)
-        return self.body(h).view(-1, *self.image_shape)
 
 
 class WideDecoderVAE(VAE):
