@@ -142,17 +142,11 @@ def disentanglement(importance_matrix) -> float:
 
 
 def completeness_per_factor(importance_matrix) -> np.ndarray:
-    """1 - entropy (base K) of each factor's importance spread over the codes."""
-    r = np.asarray(importance_matrix, dtype=np.float64)
-    if r.shape[0] < 2:
-        return np.ones(r.shape[1])
-    return 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
+    """1 - entropy (base K) of each factor's importance spread over the codes: the factors'
+    view of the same matrix, i.e. ``disentanglement_per_code`` of its transpose."""
+    return disentanglement_per_code(np.asarray(importance_matrix, dtype=np.float64).T)
 
 
 def completeness(importance_matrix) -> float:
-    """Importance-weighted mean of ``completeness_per_factor``."""
-    r = np.asarray(importance_matrix, dtype=np.float64)
-    per_factor = completeness_per_factor(r)
-    if r.sum() == 0.0:
-        r = np.ones_like(r)
-    return float(np.sum(per_factor * r.sum(axis=0) / r.sum()))
+    """Importance-weighted mean of ``completeness_per_factor``: ``disentanglement`` of the transpose."""
+    return disentanglement(np.asarray(importance_matrix, dtype=np.float64).T)
