@@ -37,11 +37,23 @@ class Protocol:
     fid_backbone: str = "auto"  # auto (inception if its weights are here, else classifier) | inception | classifier | none
     fid_samples: int = 0  # samples for FID; 0 = the test-set size
     figure_latent_dims: tuple[int, ...] = ()  # runs that also store sample/recon figures
+    # -- added in 0.2; they enter to_dict() (hence run ids) only when set, so older ids stay valid
+    max_steps: int = 0  # stop after this many optimizer steps; 0 = only max_epochs limits
+    steps_per_epoch: int = 0  # an "epoch" (validation, early stopping) every n steps; 0 = the whole train split
+    dci_estimator: str = "fast"  # disentanglement data sets: fast | gbt (disentanglement_lib's)
+    disentanglement_sample_scale: float = 1.0  # x disentanglement_lib's sample counts (CPU runs: < 1)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["figure_latent_dims"] = list(self.figure_latent_dims)
+        for key in _OMITTED_AT_DEFAULT:
+            if d[key] == getattr(_DEFAULT_PROTOCOL, key):
+                del d[key]
         return d
+
+
+_OMITTED_AT_DEFAULT = ("max_steps", "steps_per_epoch", "dci_estimator", "disentanglement_sample_scale")
+_DEFAULT_PROTOCOL = Protocol()
 
 
 @dataclass(frozen=True)
@@ -180,7 +192,7 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
         raise UserError(f"{origin}: unknown protocol key(s) {sorted(unknown)}; allowed: {sorted(fields)}")
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        default = getattr(Protocol(), key)
+        default = getattr(_DEFAULT_PROTOCOL, key)
         if key == "figure_latent_dims":  # may be empty: no figure runs
             values[key] = tuple(_int_list(value, f"protocol.{key}", origin)) if value != [] else ()
         elif isinstance(default, str):
@@ -201,8 +213,12 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
     for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
         if getattr(protocol, key) < 1:
             raise UserError(f"{origin}: protocol.{key} must be >= 1")
-    if protocol.lr <= 0 or protocol.patience < 0 or protocol.num_threads < 0 or protocol.fid_samples < 0:
-        raise UserError(f"{origin}: protocol.lr must be > 0; patience, num_threads and fid_samples >= 0")
+    if protocol.lr <= 0 or min(protocol.patience, protocol.num_threads, protocol.fid_samples, protocol.max_steps, protocol.steps_per_epoch) < 0:
+        raise UserError(f"{origin}: protocol.lr must be > 0; patience, num_threads, fid_samples, max_steps and steps_per_epoch >= 0")
+    if not 0 < protocol.disentanglement_sample_scale <= 1:
+        raise UserError(f"{origin}: protocol.disentanglement_sample_scale must be in (0, 1]")
+    if protocol.dci_estimator not in ("fast", "gbt"):
+        raise UserError(f"{origin}: protocol.dci_estimator must be fast or gbt")
     return protocol
 
 
@@ -244,6 +260,7 @@ def with_overrides(
     seeds: list[int] | None = None,
     max_epochs: int | None = None,
     fid_backbone: str | None = None,
+    max_steps: int | None = None,
 ) -> SuiteSpec:
     changes: dict[str, Any] = {}
     protocol_changes: dict[str, Any] = {}
@@ -261,6 +278,10 @@ def with_overrides(
         protocol_changes["max_epochs"] = max_epochs
     if fid_backbone is not None:
         protocol_changes["fid_backbone"] = fid_backbone
+    if max_steps is not None:
+        if max_steps < 1:
+            raise UserError(f"--max-steps must be >= 1, got {max_steps}")
+        protocol_changes["max_steps"] = max_steps
     if protocol_changes:
         changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
     return dataclasses.replace(suite, **changes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -12,8 +14,11 @@ import torch
 class Splits:
     """Train / validation / test tensors of one dataset.
 
-    x tensors are float32 of shape (N, C, H, W) with values in [0, 1]; y tensors are int64 labels.
-    `checksum` identifies the source data (it goes into every run record).
+    x tensors have shape (N, C, H, W): float32 in [0, 1], or uint8 in 0..255 for data sets too
+    large to hold as floats (dSprites: 737,280 images); read batches through `pixels()`, which
+    turns either into float32 in [0, 1]. y tensors are int64 labels. `checksum` identifies the
+    source data (it goes into every run record). `ground_truth`, when set, is a data set with
+    known generative factors (e.g. `DSprites`), which enables the disentanglement metrics.
     """
 
     name: str
@@ -26,6 +31,7 @@ class Splits:
     num_classes: int
     checksum: str
     source: str
+    ground_truth: Any = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -33,6 +39,13 @@ class Splits:
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+
+def pixels(x: torch.Tensor) -> torch.Tensor:
+    """A batch of stored images as float32 in [0, 1] (uint8 storage is 0..255)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x
 
 
 def fixed_split(n: int, n_val: int, n_test: int = 0, seed: int = 20240601):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vaebench.data import fashion_mnist
+from vaebench.data import dsprites, fashion_mnist
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.errors import UserError
@@ -12,6 +12,7 @@ from vaebench.errors import UserError
 DATASETS: dict[str, Callable[..., Splits]] = {
     "digits": load_digits_splits,
     "fashion_mnist": fashion_mnist.load_fashion_mnist_splits,
+    "dsprites": dsprites.load_dsprites_splits,
 }
 
 
@@ -30,6 +31,9 @@ def dataset_status(name: str, data_root=None) -> tuple[bool, str]:
     check_dataset_name(name)
     if name == "digits":
         return True, "ships with scikit-learn"
+    if name == "dsprites":
+        official = dsprites.find_official_file(data_root)
+        return True, str(official) if official else "rendered procedurally (no official .npz under --data-root)"
     files = fashion_mnist.find_files(data_root)
     if files is not None:
         return True, str(next(iter(files.values())).parent)

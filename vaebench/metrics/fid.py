@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from vaebench.data.base import Splits
+from vaebench.data.base import Splits, pixels
 from vaebench.metrics.catalog import FID_METRICS, fid_metric_name, parse_fid_metric_name  # noqa: F401 (public API)
 from vaebench.metrics.fid_backbone import Backbone, get_backbone
 
@@ -125,7 +125,7 @@ def make_fid_metric(backbone: Backbone, device="cpu", **metric_kwargs) -> Freche
 
 def _update(metric, images: torch.Tensor, real: bool, device, chunk: int, clamp_stats: list | None = None) -> None:
     for i in range(0, len(images), chunk):
-        x = images[i : i + chunk].to(device=device, dtype=torch.float32)
+        x = pixels(images[i : i + chunk]).to(device=device, dtype=torch.float32)
         if clamp_stats is not None:
             clamp_stats[0] += int(((x < 0) | (x > 1)).sum())
             clamp_stats[1] += x.numel()
@@ -205,7 +205,7 @@ def _fitted_batches(model, splits: Splits, n: int, seed: int) -> Iterator[torch.
     dev = _model_device(model)
     codes = []
     for i in range(0, len(splits.train_x), SAMPLE_BATCH):
-        xb = splits.train_x[i : i + SAMPLE_BATCH].to(dev)
+        xb = pixels(splits.train_x[i : i + SAMPLE_BATCH]).to(dev)
         yb = splits.train_y[i : i + SAMPLE_BATCH].to(dev)
         codes.append(model.encode(xb, yb)[0].double().cpu())
     mu, cov = fit_code_gaussian(torch.cat(codes))
@@ -222,7 +222,7 @@ def _fitted_batches(model, splits: Splits, n: int, seed: int) -> Iterator[torch.
 def _recon_batches(model, splits: Splits) -> Iterator[torch.Tensor]:
     dev = _model_device(model)
     for i in range(0, len(splits.test_x), SAMPLE_BATCH):
-        xb = splits.test_x[i : i + SAMPLE_BATCH].to(dev)
+        xb = pixels(splits.test_x[i : i + SAMPLE_BATCH]).to(dev)
         yb = splits.test_y[i : i + SAMPLE_BATCH].to(dev)
         yield model.decode(model.encode(xb, yb)[0], yb)
 
@@ -250,7 +250,7 @@ def compute_fid_metrics(
     start = time.perf_counter()
     device = torch.device(device)
     kind = model_kind(model)
-    if kind == "pca" and getattr(model, "pca", True) is None:
+    if kind == "pca" and getattr(model, "components", True) is None:
         raise ValueError("the PCA model is not fitted")
     bb = get_backbone(splits, backbone, seed=backbone_seed, cache_dir=cache_dir)
     n = int(n_samples) if n_samples is not None else default_n_samples(splits)

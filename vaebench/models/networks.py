@@ -4,6 +4,13 @@ AE, VAE and CVAE use exactly these bodies for a dataset, so a difference in the 
 is a difference of objective, not of network. Only the encoder's output width changes (a code
 for the AE, mean and log-variance for the VAE) and, for the CVAE, a one-hot label is
 concatenated to the encoder's flattened features and to the decoder's input.
+
+Three bodies, by image side:
+  < 16 px  (8x8 digits)        MLP 256
+  16..63   (28x28 Fashion)     convs 32-64 (4x4, stride 2), FC 256
+  >= 64    (64x64 dSprites)    disentanglement_lib's conv net (Locatello et al. 2019, the
+                               "conv_encoder"/"deconv_decoder"): convs 32-32-64-64 (4x4, stride 2),
+                               FC 256, and the mirrored decoder FC 256, FC 64*4*4, deconvs 64-32-32-C
 """
 
 from __future__ import annotations
@@ -16,22 +23,27 @@ from torch import nn
 HIDDEN = 256
 
 
-def _conv_shape(image_shape: tuple[int, int, int]) -> bool:
-    """Small images (sklearn's 8x8 digits) get an MLP; larger ones a conv net."""
-    return image_shape[1] >= 16
+def _conv_channels(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """Encoder conv widths for this image size; () means the MLP."""
+    side = image_shape[1]
+    if side < 16:
+        return ()
+    return (32, 32, 64, 64) if side >= 64 else (32, 64)
 
 
 class Encoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], out_dim: int, cond_dim: int = 0):
         super().__init__()
         c, h, w = image_shape
-        if _conv_shape(image_shape):
-            self.body = nn.Sequential(
-                nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),
-                nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
-                nn.Flatten(),
-            )
-            feat = 64 * (h // 4) * (w // 4)
+        channels = _conv_channels(image_shape)
+        if channels:
+            layers, prev = [], c
+            for ch in channels:
+                layers += [nn.Conv2d(prev, ch, 4, 2, 1), nn.ReLU()]
+                prev = ch
+            self.body = nn.Sequential(*layers, nn.Flatten())
+            down = 2 ** len(channels)
+            feat = prev * (h // down) * (w // down)
         else:
             self.body = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, HIDDEN), nn.ReLU())
             feat = HIDDEN
@@ -51,16 +63,21 @@ class Decoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         self.image_shape = image_shape
-        if _conv_shape(image_shape):
-            self.grid = (64, h // 4, w // 4)
+        channels = _conv_channels(image_shape)
+        if channels:
+            down = 2 ** len(channels)
+            self.grid = (channels[-1], h // down, w // down)
             self.head = nn.Sequential(
                 nn.Linear(latent_dim + cond_dim, HIDDEN), nn.ReLU(),
                 nn.Linear(HIDDEN, math.prod(self.grid)), nn.ReLU(),
             )
-            self.body = nn.Sequential(
-                nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
-                nn.ConvTranspose2d(32, c, 4, 2, 1),
-            )
+            widths = [*reversed(channels), c]  # 64-64-32-32 -> C: deconvs 64-32-32-C (dlib)
+            layers = []
+            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+                layers.append(nn.ConvTranspose2d(a, b, 4, 2, 1))
+                if i < len(widths) - 2:
+                    layers.append(nn.ReLU())
+            self.body = nn.Sequential(*layers)
         else:
             self.grid = None
             self.head = nn.Sequential(nn.Linear(latent_dim + cond_dim, HIDDEN), nn.ReLU())

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaebench.metrics.catalog import describe_metric  # noqa: E402
+from vaebench.metrics.catalog import DISENTANGLEMENT_METRICS, describe_metric  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 
@@ -32,6 +32,8 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
         for metric in row_metrics(drows):
+            if metric in DISENTANGLEMENT_METRICS:
+                continue  # bar charts, see disentanglement_bars
             higher, _ = describe_metric(metric)
             series = {}
             for r in drows:
@@ -54,6 +56,34 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
             ax.legend(fontsize=8)
             safe = metric.replace("[", "_").replace("]", "")
             written.append(_save(fig, out / f"{dataset}_{safe}.png"))
+    return written
+
+
+def disentanglement_bars(rows: list[dict], out: Path) -> list[str]:
+    """One figure per (dataset, latent dim): a panel per disentanglement score, a bar per model
+    (mean over seeds, error bar = sample std, seeds as dots)."""
+    written = []
+    keys = sorted({(r["dataset"], r["latent_dim"]) for r in rows if any(f"{m}_mean" in r for m in DISENTANGLEMENT_METRICS)})
+    for dataset, dim in keys:
+        drows = sorted((r for r in rows if r["dataset"] == dataset and r["latent_dim"] == dim), key=lambda r: r["model"])
+        metrics = [m for m in DISENTANGLEMENT_METRICS if any(f"{m}_mean" in r for r in drows)]
+        ncol = 3
+        nrow = math.ceil(len(metrics) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), squeeze=False)
+        for ax, metric in zip(axes.flat, metrics, strict=False):
+            have = [r for r in drows if f"{metric}_mean" in r]
+            means = [r[f"{metric}_mean"] for r in have]
+            stds = [0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"] for r in have]
+            xs = np.arange(len(have))
+            ax.bar(xs, means, yerr=stds, capsize=3, color=[f"C{i}" for i in range(len(have))])
+            ax.set_xticks(xs, [r["model"] for r in have], fontsize=8)
+            ax.set_title(metric, fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+        for ax in axes.flat[len(metrics):]:
+            ax.axis("off")
+        fig.suptitle(f"{dataset}, latent dim {dim}: disentanglement (higher is better; mean ± std over seeds)", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out / f"{dataset}_z{dim}_disentanglement.png"))
     return written
 
 
@@ -103,6 +133,10 @@ def figure_plots(records: list[dict], out: Path) -> list[str]:
             dims = v["traversal_dims"]
             written.append(_image_fig(_grid(t.reshape(-1, *t.shape[2:]), t.shape[1]), f"traversal of z[{dims[0]}] (rows) x z[{dims[1]}] (cols): {tag}",
                                       out / f"{stem}_traversal.png"))
+        if "latent_traversal" in v:
+            t, dims = v["latent_traversal"], v["latent_traversal_dims"]
+            written.append(_image_fig(_grid(t.reshape(-1, *t.shape[2:]), t.shape[1]), f"one latent dim per row, swept -2.5..2.5: {tag}",
+                                      out / f"{stem}_latent_traversal.png", ylabel="z[" + ",".join(str(int(d)) for d in dims) + "]"))
         if "class_grid" in v:
             g = v["class_grid"]
             written.append(_image_fig(_grid(g.reshape(-1, *g.shape[2:]), g.shape[1]), f"same z (rows) under every class (cols): {tag}",
@@ -112,4 +146,4 @@ def figure_plots(records: list[dict], out: Path) -> list[str]:
 
 def write_plots(records: list[dict], rows: list[dict], out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
-    return metric_plots(rows, out) + figure_plots(records, out)
+    return metric_plots(rows, out) + disentanglement_bars(rows, out) + figure_plots(records, out)

@@ -21,6 +21,7 @@ from vaebench.data.base import Splits
 from vaebench.errors import RunDiverged
 from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
+from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.evaluate import evaluate
 from vaebench.runner.train import train
 from vaebench.runner.visuals import make_visuals
@@ -80,10 +81,16 @@ def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> t
         )
         metrics.update(fid)
         eval_s += fid_protocol["seconds"]["total"]
+    dis, dis_protocol = evaluate_disentanglement(model, splits, spec.protocol, spec.seed, device)
+    if dis_protocol is not None:
+        metrics.update(dis)
+        eval_s += dis_protocol["seconds"]["total"]
     visuals = None
     if spec.latent_dim in spec.protocol.figure_latent_dims:
         visuals = make_visuals(model, splits, spec.seed, device)
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
+    if dis_protocol is not None:
+        record["disentanglement_protocol"] = dis_protocol
     record["times"] = {"train_s": info.seconds, "eval_s": eval_s, "total_s": time.perf_counter() - t0}
     record["provenance"] = provenance(str(device))
     return record, visuals
@@ -115,6 +122,6 @@ def run_suite(
             console.print(f"{tag} [red]diverged[/] at step {record['diverged_at_step']}")
         else:
             m = record["metrics"]
-            shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("elbo", "iwae", "mse", "ppca_ll", "probe_acc") if k in m)
+            shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("elbo", "iwae", "mse", "ppca_ll", "probe_acc", "mig", "factor_vae_eval_accuracy") if k in m)
             console.print(f"{tag} {record['times']['total_s']:.1f}s  {shown}")
     return SweepSummary(len(runs), skipped, finished, diverged, time.perf_counter() - start)

@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from vaebench.config import Protocol
-from vaebench.data.base import Splits
+from vaebench.data.base import Splits, pixels
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -53,7 +53,7 @@ class TensorBatches:
         per_rank = math.ceil(self.batch_size / self.world_size)
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size][self.rank * per_rank : (self.rank + 1) * per_rank]
-            yield self.x[idx], self.y[idx]
+            yield pixels(self.x[idx]), self.y[idx]
 
 
 class ResidentData(L.LightningDataModule):
@@ -116,6 +116,8 @@ def make_trainer(protocol: Protocol, accelerator: str = "auto", devices="auto", 
         cbs.append(EarlyStopping(monitor="val_loss", patience=protocol.patience, check_finite=True))
     return L.Trainer(
         max_epochs=protocol.max_epochs,
+        max_steps=protocol.max_steps or -1,
+        limit_train_batches=protocol.steps_per_epoch or None,
         accelerator=accelerator,
         devices=devices,
         deterministic=True,

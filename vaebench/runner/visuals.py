@@ -7,12 +7,17 @@ plots can be restyled without retraining. What is made, per model:
   interpolation  8 rows: two test images' codes linearly interpolated in 10 steps
   traversal      VAE/AE/PCA: a 10x10 grid over the two most active latent dims (others 0)
   class_grid     CVAE: 8 z ~ N(0, I) (rows) decoded under every class (columns)
+  latent_traversal  one row per latent dim (all of them up to 16, else the 16 with the largest
+                 spread, in index order): the first test image's code with that one dim swept
+                 over [-2.5, 2.5] (VAE/CVAE: prior units; AE/PCA: test-code std around the mean)
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from vaebench.data.base import pixels
 
 
 def _u8(x: torch.Tensor) -> np.ndarray:
@@ -23,7 +28,7 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 def make_visuals(model, splits, seed: int, device=None) -> dict[str, np.ndarray]:
     device = torch.device(device or getattr(model, "device", "cpu"))
     gen = torch.Generator(device=device).manual_seed(seed + 104_729)
-    x, y = splits.test_x[:512].to(device), splits.test_y[:512].to(device)
+    x, y = pixels(splits.test_x[:512]).to(device), splits.test_y[:512].to(device)
     out = {}
     samples_y = None
     if model.conditional:
@@ -65,4 +70,21 @@ def make_visuals(model, splits, seed: int, device=None) -> dict[str, np.ndarray]
         imgs = model.decode(grid.reshape(100, -1).to(codes.dtype))
         out["traversal"] = _u8(imgs).reshape(10, 10, *imgs.shape[1:])
         out["traversal_dims"] = np.array(dims)
+    out["latent_traversal"], out["latent_traversal_dims"] = _latent_traversal(model, codes, x[:1], y[:1], spread)
     return out
+
+
+def _latent_traversal(model, codes, x0, y0, spread, steps: int = 10, max_dims: int = 16):
+    k = codes.shape[1]
+    dims = torch.arange(k) if k <= max_dims else torch.argsort(spread.cpu(), descending=True)[:max_dims].sort().values
+    prior = hasattr(model, "bound_terms")
+    base = model.encode(x0, y0)[0].double()[0]  # (K,)
+    values = torch.linspace(-2.5, 2.5, steps, dtype=torch.float64, device=base.device)
+    center = codes.double().mean(0)
+    rows = []
+    for d in dims.tolist():
+        z = base.repeat(steps, 1)
+        z[:, d] = values if prior else center[d] + values * spread[d]
+        yy = y0.repeat(steps) if model.conditional else None
+        rows.append(_u8(model.decode(z.to(codes.dtype), yy)))
+    return np.stack(rows), dims.numpy()
