@@ -23,6 +23,15 @@ def cli():
 
 
 @pytest.fixture(scope="session")
+def smoke_out(tmp_path_factory):
+    """One uninterrupted run of the smoke suite (shared by the smoke and the kill -9 tests)."""
+    out = tmp_path_factory.mktemp("smoke")
+    res = run_cli("run", "--suite", "smoke", "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
 def digits():
     from vaebench.data import load_dataset
 

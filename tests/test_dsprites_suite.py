@@ -101,11 +101,12 @@ def test_protocol_fields_added_later_leave_existing_run_ids_alone():
 @pytest.mark.parametrize("model", ["vae", "pca"])
 def test_a_dsprites_run_records_the_six_scores_and_a_traversal(small, model):
     from vaebench.runner.sweep import run_one
+    from vaebench.runner.train import Launch
 
     protocol = Protocol(lr=1e-3, batch_size=64, max_epochs=2, max_steps=30, steps_per_epoch=15, patience=0, iwae_k=2,
                         fid_backbone="none", disentanglement_sample_scale=0.01, figure_latent_dims=(4,), num_threads=1)
     spec = RunSpec("t", "dsprites", resolve_model(model, {}), 4, 0, protocol)
-    record, visuals = run_one(spec, small, accelerator="cpu", devices=1)
+    record, visuals = run_one(spec, small, Launch("cpu", 1))
     assert record["status"] == "ok"
     m = record["metrics"]
     for key in ("mig", "dci_disentanglement", "dci_completeness", "sap", "modularity", "beta_vae_eval_accuracy", "factor_vae_eval_accuracy"):

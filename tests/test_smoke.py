@@ -8,16 +8,6 @@ import pytest
 from vaebench.metrics.catalog import METRICS
 
 
-@pytest.fixture(scope="module")
-def smoke_out(tmp_path_factory):
-    from tests.conftest import run_cli
-
-    out = tmp_path_factory.mktemp("smoke")
-    res = run_cli("run", "--suite", "smoke", "--out", str(out), "--quiet")
-    assert res.returncode == 0, res.stderr
-    return out
-
-
 def records(out):
     return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
 

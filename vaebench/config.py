@@ -296,3 +296,23 @@ def expand(suite: SuiteSpec) -> list[RunSpec]:
         for dim in suite.latent_dims
         for seed in suite.seeds
     ]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`"i/n"` (0 <= i < n) -> (i, n)."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise UserError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def shard_runs(runs: list[RunSpec], shard: tuple[int, int] | None) -> list[RunSpec]:
+    if shard is None:
+        return runs
+    i, n = shard
+    return runs[i::n]

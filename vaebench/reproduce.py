@@ -151,6 +151,7 @@ def metric_lines(stored: dict[str, Any], new: dict[str, Any]) -> tuple[list[str]
 def cmd_reproduce(args) -> int:
     from vaebench.data import load_dataset
     from vaebench.runner.sweep import run_one
+    from vaebench.runner.train import Launch
 
     path = Path(args.record)
     record = load_record(path)
@@ -178,7 +179,7 @@ def cmd_reproduce(args) -> int:
         if note:
             warn.append(note)
     print(f"reproducing {stored_id} from {path} (accelerator {accelerator})", flush=True)
-    new, visuals = run_one(spec, splits, accelerator, getattr(args, "devices", "auto"), progress=False)
+    new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
     warn += provenance_differences(record.get("provenance"), new.get("provenance") or {})
     if record.get("status") != new.get("status"):
         warn.append(f"status differs: stored {record.get('status')}, now {new.get('status')}"

@@ -61,6 +61,10 @@ class RunStore:
     def visuals_path(self, run_id: str) -> Path:
         return self.runs / f"{run_id}.npz"
 
+    def checkpoint_path(self, run_id: str) -> Path:
+        """Where an unfinished run keeps its last epoch checkpoint (deleted once it is done)."""
+        return self.out / "checkpoints" / f"{run_id}.ckpt"
+
     def is_done(self, run_id: str) -> bool:
         return self.json_path(run_id).is_file()
 

@@ -69,7 +69,7 @@ class VAE(LatentModel):
     def objective(self, x, y=None):
         c = self.cond(y)
         mu, logvar = self.encoder(x, c).chunk(2, dim=1)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        z = mu + (0.5 * logvar).exp() * self.noise_like(mu)
         rec = bernoulli_nll(self.decoder(z, c), x)
         kl = gaussian_kl(mu, logvar)
         return {"loss": (rec + self.beta * kl).mean(), "rec_nll": rec, "kl": kl}

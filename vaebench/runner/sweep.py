@@ -2,6 +2,16 @@
 
 Everything that can be checked is checked before the first run starts (names, data, output
 folder), so a bad command fails fast and never touches results that already exist.
+
+Scale-out is Lightning's and the scheduler's, not ours:
+* one run on several devices/nodes: Lightning DDP. Every rank executes this same sweep in
+  lockstep (Lightning's launcher, torchrun and SLURM all start the whole command per rank);
+  only global rank 0 writes records, checkpoints, tables and W&B.
+* many runs: `shard` (i, n) keeps runs i, i + n, i + 2n, ... of the suite's fixed order, so a
+  job array (or the worker pool in `runner.pool`) splits a suite with no coordination; all
+  shards may write to one results folder (every file is written atomically).
+* faults: a run's JSON record is written last and marks it done; an interrupted run resumes
+  from its last epoch checkpoint (`<out>/checkpoints/<run id>.ckpt`), else starts afresh.
 """
 
 from __future__ import annotations
@@ -15,15 +25,17 @@ import lightning as L
 import torch
 from rich.console import Console
 
-from vaebench.config import RunSpec, SuiteSpec, expand
+from vaebench.config import RunSpec, SuiteSpec, expand, shard_runs
 from vaebench.data import load_dataset
 from vaebench.data.base import Splits
 from vaebench.errors import RunDiverged
 from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
+from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.evaluate import evaluate
-from vaebench.runner.train import train
+from vaebench.runner.progress import SweepProgress
+from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
 from vaebench.runner.visuals import make_visuals
 from vaebench.store import SCHEMA_VERSION, RunStore, ensure_writable, provenance
 
@@ -37,7 +49,8 @@ class SweepSummary:
     seconds: float
 
 
-def run_one(spec: RunSpec, splits: Splits, accelerator="auto", devices="auto", progress=False) -> tuple[dict, dict | None]:
+def run_one(spec: RunSpec, splits: Splits, launch: Launch = DEFAULT_LAUNCH, callbacks=(), checkpoint: Path | None = None,
+            tracker=None) -> tuple[dict, dict | None]:
     """Train and evaluate one run; returns (record, figure arrays or None)."""
     threads = torch.get_num_threads()
     if spec.protocol.num_threads:
@@ -45,12 +58,12 @@ def run_one(spec: RunSpec, splits: Splits, accelerator="auto", devices="auto", p
         # across machines with different core counts (and safe on a loaded machine)
         torch.set_num_threads(spec.protocol.num_threads)
     try:
-        return _run_one(spec, splits, accelerator, devices, progress)
+        return _run_one(spec, splits, launch, callbacks, checkpoint, tracker)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> tuple[dict, dict | None]:
+def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoint, tracker) -> tuple[dict, dict | None]:
     t0 = time.perf_counter()
     L.seed_everything(spec.seed, workers=False, verbose=False)  # the initial weights are part of the run
     model = build_model(spec.model, splits.image_shape, spec.latent_dim, splits.num_classes, spec.protocol.lr)
@@ -64,64 +77,85 @@ def _run_one(spec: RunSpec, splits: Splits, accelerator, devices, progress) -> t
         },
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    logger = None
+    if tracker is not None and is_global_zero():
+        if isinstance(model, L.LightningModule):
+            logger = tracker.logger(spec.run_id, spec.to_dict())
+        else:
+            tracker.start_run(spec.run_id, spec.to_dict())
     try:
-        info = train(model, splits, spec.protocol, spec.seed, accelerator, devices, progress)
+        info = train(model, splits, spec.protocol, spec.seed, launch, callbacks, checkpoint, logger)
     except RunDiverged as exc:
         record.update(status="diverged", diverged_at_step=exc.step, diverged_value=str(exc.value), metrics={})
         record["times"] = {"train_s": time.perf_counter() - t0, "eval_s": 0.0, "total_s": time.perf_counter() - t0}
         record["provenance"] = provenance(str(getattr(model, "device", "cpu")))
         return record, None
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
-    metrics, eval_s = evaluate(model, splits, spec.protocol, spec.seed, device)
-    fid_protocol = None
-    if spec.protocol.fid_backbone != "none":
-        fid, fid_protocol = compute_fid_metrics(
-            model, splits, backbone=spec.protocol.fid_backbone, n_samples=spec.protocol.fid_samples or None,
-            seed=spec.seed, device=device,
-        )
-        metrics.update(fid)
-        eval_s += fid_protocol["seconds"]["total"]
-    dis, dis_protocol = evaluate_disentanglement(model, splits, spec.protocol, spec.seed, device)
-    if dis_protocol is not None:
-        metrics.update(dis)
-        eval_s += dis_protocol["seconds"]["total"]
-    visuals = None
-    if spec.latent_dim in spec.protocol.figure_latent_dims:
-        visuals = make_visuals(model, splits, spec.seed, device)
+    metrics, eval_s = evaluate(model, splits, spec.protocol, spec.seed, device)  # every rank (synced states)
+    times = {"train_s": info.seconds, "eval_s": eval_s}
+    visuals = fid_protocol = dis_protocol = None
+    if is_global_zero():  # single-process evaluations: the other ranks go on to the next run
+        if spec.protocol.fid_backbone != "none":
+            fid, fid_protocol = compute_fid_metrics(
+                model, splits, backbone=spec.protocol.fid_backbone, n_samples=spec.protocol.fid_samples or None,
+                seed=spec.seed, device=device,
+            )
+            metrics.update(fid)
+            times["fid_s"] = fid_protocol["seconds"]["total"]
+        dis, dis_protocol = evaluate_disentanglement(model, splits, spec.protocol, spec.seed, device)
+        if dis_protocol is not None:
+            metrics.update(dis)
+            times["disentanglement_s"] = dis_protocol["seconds"]["total"]
+        if spec.latent_dim in spec.protocol.figure_latent_dims:
+            t = time.perf_counter()
+            visuals = make_visuals(model, splits, spec.seed, device)
+            times["figures_s"] = time.perf_counter() - t
+    times["eval_s"] = sum(v for k, v in times.items() if k != "train_s")
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
     if dis_protocol is not None:
         record["disentanglement_protocol"] = dis_protocol
-    record["times"] = {"train_s": info.seconds, "eval_s": eval_s, "total_s": time.perf_counter() - t0}
+    times["total_s"] = time.perf_counter() - t0
+    times["overhead_s"] = times["total_s"] - times["train_s"] - times["eval_s"]
+    record["times"] = times
     record["provenance"] = provenance(str(device))
+    if launch.strategy != "auto" or launch.num_nodes > 1 or (isinstance(launch.devices, int) and launch.devices > 1):
+        world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        record["provenance"]["launch"] = {"strategy": launch.strategy, "devices": str(launch.devices),
+                                          "num_nodes": launch.num_nodes, "world_size": world}
     return record, visuals
 
 
 def run_suite(
-    suite: SuiteSpec, out: Path, data_root=None, accelerator="auto", devices="auto",
-    quiet: bool = False, console: Console | None = None,
+    suite: SuiteSpec, out: Path, data_root=None, launch: Launch = DEFAULT_LAUNCH,
+    quiet: bool = False, console: Console | None = None, shard: tuple[int, int] | None = None, tracker=None,
 ) -> SweepSummary:
     console = console or Console(stderr=True, quiet=quiet)
-    runs = expand(suite)
+    zero = is_global_zero()
+    runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
-    data = {name: load_dataset(name, data_root) for name in suite.datasets}  # fails fast on bad data
+    data = {name: load_dataset(name, data_root) for name in {s.dataset for s in runs}}  # fails fast on bad data
     store = RunStore(out)
     start = time.perf_counter()
-    skipped = finished = diverged = 0
-    console.print(f"[bold]{suite.name}[/]: {len(runs)} runs -> {out}")
-    for i, spec in enumerate(runs, 1):
-        tag = f"[{i}/{len(runs)}] {spec.run_id}"
-        if store.is_done(spec.run_id):
-            skipped += 1
-            console.print(f"{tag} done already, skipped")
-            continue
-        record, visuals = run_one(spec, data[spec.dataset], accelerator, devices, progress=not quiet and console.is_terminal)
-        store.write(record, visuals)
-        finished += 1
-        if record["status"] == "diverged":
-            diverged += 1
-            console.print(f"{tag} [red]diverged[/] at step {record['diverged_at_step']}")
-        else:
-            m = record["metrics"]
-            shown = ", ".join(f"{k}={m[k]:.4g}" for k in ("elbo", "iwae", "mse", "ppca_ll", "probe_acc", "mig", "factor_vae_eval_accuracy") if k in m)
-            console.print(f"{tag} {record['times']['total_s']:.1f}s  {shown}")
+    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
+    done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
+    skipped = len(done)
+    finished = diverged = 0
+    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
+    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet) as bar:
+        bar.skipped(skipped)
+        for spec in runs:
+            if spec.run_id in done:
+                continue
+            bar.start(spec.run_id)
+            checkpoint = store.checkpoint_path(spec.run_id)
+            record, visuals = run_one(spec, data[spec.dataset], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
+            finished += 1
+            diverged += record["status"] == "diverged"
+            if zero:
+                store.write(record, visuals)
+                checkpoint.unlink(missing_ok=True)  # the record now marks the run done
+                if tracker is not None:
+                    tracker.log_result(record, visuals)
+                    tracker.finish_run()
+            bar.finish(record)
     return SweepSummary(len(runs), skipped, finished, diverged, time.perf_counter() - start)

@@ -7,11 +7,12 @@ per-sample Python work (no Dataset.__getitem__, no collate) in the training loop
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -25,35 +26,44 @@ for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
 
 
 class TensorBatches:
-    """Iterates over (x, y) mini-batches of resident tensors.
+    """Iterates over (x, y, weight) mini-batches of resident tensors.
 
-    `batch_size` is the global batch; under DDP each rank takes its 1/world_size slice of every
-    global batch, so a DDP run optimises the same objective as a single-device run. The shuffle
-    of epoch e is a permutation drawn from a generator seeded with (seed, e): reproducible and
-    identical on every rank.
+    `batch_size` is the global batch. Under DDP rank r takes rows r, r + W, r + 2W, ... of every
+    global batch (W = world size), and `weight` = W * n_local / n_global scales its mean loss so
+    that DDP's gradient average is exactly the gradient of the global batch's mean loss: a DDP
+    run optimises the same objective, step for step, as a single-device run. A last partial
+    batch smaller than W (which would leave a rank empty) is dropped on every rank.
+
+    The shuffle of epoch e is a permutation drawn from a generator seeded with (seed, e), the
+    epoch read from `epoch_fn` (the Trainer's epoch): reproducible, identical on every rank, and
+    the same after resuming from a checkpoint as in an uninterrupted run.
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_fn=None):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size = rank, world_size
-        self.epoch = 0
+        self.epoch_fn = epoch_fn or (lambda: 0)
+
+    def _starts(self):
+        n = len(self.x)
+        return [s for s in range(0, n, self.batch_size) if min(self.batch_size, n - s) >= self.world_size]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return len(self._starts())
 
     def __iter__(self):
         n = len(self.x)
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            g = torch.Generator().manual_seed(self.seed * 100_003 + int(self.epoch_fn()))
             order = torch.randperm(n, generator=g).to(self.x.device)
         else:
             order = torch.arange(n, device=self.x.device)
-        self.epoch += 1
-        per_rank = math.ceil(self.batch_size / self.world_size)
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size][self.rank * per_rank : (self.rank + 1) * per_rank]
-            yield pixels(self.x[idx]), self.y[idx]
+        for start in self._starts():
+            batch = order[start : start + self.batch_size]
+            idx = batch[self.rank :: self.world_size]
+            weight = self.world_size * len(idx) / len(batch)
+            yield pixels(self.x[idx]), self.y[idx], weight
 
 
 class ResidentData(L.LightningDataModule):
@@ -71,7 +81,7 @@ class ResidentData(L.LightningDataModule):
         self.val = (s.val_x.to(device), s.val_y.to(device))
 
     def train_dataloader(self):
-        return TensorBatches(*self.train, self.batch_size, True, self.seed, self.rank, self.world)
+        return TensorBatches(*self.train, self.batch_size, True, self.seed, self.rank, self.world, lambda: self.trainer.current_epoch)
 
     def val_dataloader(self):
         return TensorBatches(*self.val, self.eval_batch_size, False, 0, self.rank, self.world)
@@ -79,7 +89,8 @@ class ResidentData(L.LightningDataModule):
 
 class BestWeights(Callback):
     """Keeps the weights of the epoch with the lowest validation loss and restores them at the end
-    (model selection on the validation split, never on the test split)."""
+    (model selection on the validation split, never on the test split). Its state goes into
+    checkpoints, so a resumed run selects among all its epochs."""
 
     def __init__(self, monitor: str = "val_loss"):
         self.monitor = monitor
@@ -91,11 +102,45 @@ class BestWeights(Callback):
         value = trainer.callback_metrics.get(self.monitor)
         if value is not None and math.isfinite(float(value)) and float(value) < self.best:
             self.best, self.best_epoch = float(value), trainer.current_epoch
-            self.state = copy.deepcopy(pl_module.state_dict())
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
     def on_fit_end(self, trainer, pl_module):
         if self.state is not None:
             pl_module.load_state_dict(self.state)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.state = state["best"], state["best_epoch"], state["state"]
+
+
+class LastCheckpoint(Callback):
+    """Writes `path` (a full Lightning checkpoint) at the end of every epoch, atomically: to a
+    temporary file, then renamed over the old one, so a kill -9 at any moment leaves either the
+    previous checkpoint or the new one, never a torn file. The checkpoint also holds the torch
+    RNG states, so a resumed run draws the same noise as an uninterrupted one."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)  # collective under DDP; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        trainer.strategy.barrier("vaebench-last-checkpoint")
+
+    def state_dict(self):
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state):
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @dataclass
@@ -105,40 +150,79 @@ class TrainInfo:
     best_epoch: int
     best_val_loss: float
     seconds: float
+    resumed_from_epoch: int | None = None
 
     def to_dict(self):
         return self.__dict__.copy()
 
 
-def make_trainer(protocol: Protocol, accelerator: str = "auto", devices="auto", progress: bool = False, callbacks=()):
+@dataclass(frozen=True)
+class Launch:
+    """How Lightning runs one training: accelerator, devices per node, nodes, strategy."""
+
+    accelerator: str = "auto"
+    devices: object = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+
+
+DEFAULT_LAUNCH = Launch()
+
+
+def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=(), logger=None):
     cbs = list(callbacks)
     if protocol.patience > 0:
-        cbs.append(EarlyStopping(monitor="val_loss", patience=protocol.patience, check_finite=True))
+        cbs.insert(1, EarlyStopping(monitor="val_loss", patience=protocol.patience, check_finite=True))
     return L.Trainer(
         max_epochs=protocol.max_epochs,
         max_steps=protocol.max_steps or -1,
         limit_train_batches=protocol.steps_per_epoch or None,
-        accelerator=accelerator,
-        devices=devices,
+        accelerator=launch.accelerator,
+        devices=launch.devices,
+        num_nodes=launch.num_nodes,
+        strategy=launch.strategy,
         deterministic=True,
-        logger=False,
+        logger=logger if logger is not None else False,
+        log_every_n_steps=10,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # the sweep's own view shows epochs (runner.progress)
         num_sanity_val_steps=0,
         callbacks=cbs,
     )
 
 
-def train(model, splits: Splits, protocol: Protocol, seed: int, accelerator="auto", devices="auto", progress=False) -> TrainInfo:
-    """Fits `model` in place (PCA: a closed-form fit) and returns what happened."""
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint was written after, or None when it is missing or unreadable."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # missing, torn by a kill, or not a checkpoint: start from scratch
+        return None
+
+
+def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch = DEFAULT_LAUNCH, extra_callbacks=(),
+          checkpoint: Path | None = None, logger=None) -> TrainInfo:
+    """Fits `model` in place (PCA: a closed-form fit) and returns what happened.
+
+    With `checkpoint`, the run's state is saved there after every epoch, and a run that finds
+    a readable checkpoint there resumes from it (else it starts from scratch).
+    """
     start = time.perf_counter()
     if not isinstance(model, L.LightningModule):
         model.fit(splits.train_x)
         return TrainInfo(0, 0, 0, float("nan"), time.perf_counter() - start)
     L.seed_everything(seed, workers=False, verbose=False)
     best = BestWeights()
-    trainer = make_trainer(protocol, accelerator, devices, progress, callbacks=[best])
+    callbacks = [best, *extra_callbacks]
+    resume = None
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(LastCheckpoint(checkpoint))
+        resumed_epoch = checkpoint_epoch(checkpoint)
+        resume = checkpoint if resumed_epoch is not None else None
+    trainer = make_trainer(protocol, launch, callbacks=callbacks, logger=logger)
     data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed)
-    trainer.fit(model, datamodule=data)
-    return TrainInfo(trainer.current_epoch, trainer.global_step, best.best_epoch, best.best, time.perf_counter() - start)
+    trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
+    return TrainInfo(trainer.current_epoch, trainer.global_step, best.best_epoch, best.best, time.perf_counter() - start,
+                     resumed_epoch if resume is not None else None)

@@ -28,7 +28,9 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 def make_visuals(model, splits, seed: int, device=None) -> dict[str, np.ndarray]:
     device = torch.device(device or getattr(model, "device", "cpu"))
     gen = torch.Generator(device=device).manual_seed(seed + 104_729)
-    x, y = pixels(splits.test_x[:512]).to(device), splits.test_y[:512].to(device)
+    # 512 test images spread evenly over the split (splits may be stored in factor-grid order)
+    pick = torch.linspace(0, len(splits.test_x) - 1, min(512, len(splits.test_x))).round().long()
+    x, y = pixels(splits.test_x[pick]).to(device), splits.test_y[pick].to(device)
     out = {}
     samples_y = None
     if model.conditional:
@@ -42,7 +44,8 @@ def make_visuals(model, splits, seed: int, device=None) -> dict[str, np.ndarray]
     t = torch.linspace(0, 1, 10, device=device, dtype=torch.float64)[:, None]
     for i in range(8):
         a = i
-        b = int(torch.nonzero(y != y[a])[i].item())
+        others = torch.nonzero(y != y[a]).flatten()  # a different class, when there is one
+        b = int(others[i % len(others)]) if len(others) else (a + 1 + i) % len(x)
         za, zb = (model.encode(x[j : j + 1], y[j : j + 1])[0].double() for j in (a, b))
         z = ((1 - t) * za + t * zb).to(za.dtype)
         yy = None

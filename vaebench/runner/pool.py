@@ -1,0 +1,112 @@
+"""Independent runs of one sweep side by side: on several GPUs, or several per GPU.
+
+Small models gain nothing from DDP; what fills a machine is running different runs at the same
+time. The pool starts W worker processes of the very same `run` command, worker k with
+`--shard k/W`, its own device group (`CUDA_VISIBLE_DEVICES`) and a log file
+(`<out>/logs/worker-k.log`); the shards' records land in the one results folder (atomic
+writes), and the parent builds the table when all have finished. W = (devices //
+devices_per_run) * runs_per_device. Each worker is an ordinary sweep: skipping, resuming and
+failures work as for one process, and a rerun of the same command finishes what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaebench.errors import UserError
+
+POOL_OPTIONS = ("--devices-per-run", "--runs-per-device", "--devices", "--shard")
+
+
+@dataclass(frozen=True)
+class Worker:
+    index: int
+    count: int
+    env: dict[str, str]
+    devices: str  # what the worker passes to --devices
+
+
+def device_ids(accelerator: str, devices) -> list[str] | None:
+    """The GPU ids the pool may use, or None for CPU-only workers."""
+    import torch
+
+    use_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if not use_gpu:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [i.strip() for i in visible.split(",") if i.strip()] if visible else [str(i) for i in range(torch.cuda.device_count())]
+    if devices in ("auto", -1, "-1"):
+        return ids
+    if isinstance(devices, int):
+        if devices > len(ids):
+            raise UserError(f"--devices {devices}: only {len(ids)} GPU(s) visible")
+        return ids[:devices]
+    if isinstance(devices, list):
+        return [ids[int(d)] for d in devices]
+    raise UserError(f"--devices {devices!r} cannot be split into a worker pool")
+
+
+def plan(accelerator: str, devices, devices_per_run: int, runs_per_device: int) -> list[Worker]:
+    if devices_per_run < 1 or runs_per_device < 1:
+        raise UserError("--devices-per-run and --runs-per-device must be >= 1")
+    ids = device_ids(accelerator, devices)
+    if ids is None:  # CPU: runs_per_device processes share the machine's cores
+        groups: list[list[str] | None] = [None]
+    else:
+        if len(ids) < devices_per_run:
+            raise UserError(f"--devices-per-run {devices_per_run} needs that many GPUs; {len(ids)} visible")
+        groups = [ids[i : i + devices_per_run] for i in range(0, len(ids) - devices_per_run + 1, devices_per_run)]
+    slots = [g for g in groups for _ in range(runs_per_device)]
+    workers = []
+    for k, group in enumerate(slots):
+        env = {} if group is None else {"CUDA_VISIBLE_DEVICES": ",".join(group)}
+        workers.append(Worker(k, len(slots), env, "1" if group is None else str(devices_per_run)))
+    return workers
+
+
+def strip_options(argv: list[str], options=POOL_OPTIONS) -> list[str]:
+    """argv without the given `--opt value` / `--opt=value` pairs."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in options:
+            skip = True
+            continue
+        if any(a.startswith(f"{o}=") for o in options):
+            continue
+        out.append(a)
+    return out
+
+
+def run_pool(argv: list[str], workers: list[Worker], out: Path, console) -> int:
+    """Start the workers, show how many records exist, wait; the worst exit code."""
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    base = [sys.executable, "-m", "vaebench", *strip_options(argv)]
+    procs = []
+    for w in workers:
+        cmd = [*base, "--devices", w.devices, "--shard", f"{w.index}/{w.count}", "--no-report"]
+        log = open(logs / f"worker-{w.index}.log", "w")  # noqa: SIM115 (closed below)
+        procs.append((subprocess.Popen(cmd, env={**os.environ, **w.env}, stdout=log, stderr=subprocess.STDOUT), log))
+        console.print(f"worker {w.index}/{w.count}: {' '.join(cmd[2:])} {w.env or ''} -> {log.name}")
+    codes = []
+    try:
+        for p, log in procs:
+            codes.append(p.wait())
+            log.close()
+    except KeyboardInterrupt:
+        for p, _ in procs:
+            p.terminate()
+        raise
+    for w, code in zip(workers, codes, strict=True):
+        if code != 0:
+            console.print(f"[red]worker {w.index} exited with {code}[/]; see {logs / f'worker-{w.index}.log'}")
+    return max(codes, key=lambda c: (c != 0, c)) if codes else 0
+
+
