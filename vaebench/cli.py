@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_csv(int), help="override: e.g. 0,1,2")
     run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
     run.add_argument("--max-steps", type=int, help="override the protocol's maximum optimizer steps")
+    run.add_argument("--fast", action="store_true",
+                     help="opt-in fast mode: bf16 autocast, channels_last, torch.compile (a different run id; GPU)")
     run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
                      help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
     run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
@@ -81,7 +83,7 @@ def cmd_run(args) -> int:
     from vaebench.data.registry import check_dataset_name, dataset_status
     from vaebench.store import RunStore
 
-    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps)
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
     for name in suite.datasets:
         check_dataset_name(name)
     out = args.out or Path("runs") / suite.name

@@ -42,6 +42,11 @@ class Protocol:
     steps_per_epoch: int = 0  # an "epoch" (validation, early stopping) every n steps; 0 = the whole train split
     dci_estimator: str = "fast"  # disentanglement data sets: fast | gbt (disentanglement_lib's)
     disentanglement_sample_scale: float = 1.0  # x disentanglement_lib's sample counts (CPU runs: < 1)
+    # -- the opt-in fast mode (GPU): Lightning precision, torch.compile mode of the encoder and
+    #    decoder ("" = off; default | reduce-overhead (CUDA graphs) | max-autotune), channels_last
+    precision: str = "32-true"
+    compile: str = ""
+    channels_last: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -52,7 +57,8 @@ class Protocol:
         return d
 
 
-_OMITTED_AT_DEFAULT = ("max_steps", "steps_per_epoch", "dci_estimator", "disentanglement_sample_scale")
+_OMITTED_AT_DEFAULT = ("max_steps", "steps_per_epoch", "dci_estimator", "disentanglement_sample_scale",
+                       "precision", "compile", "channels_last")
 _DEFAULT_PROTOCOL = Protocol()
 
 
@@ -195,6 +201,10 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
         default = getattr(_DEFAULT_PROTOCOL, key)
         if key == "figure_latent_dims":  # may be empty: no figure runs
             values[key] = tuple(_int_list(value, f"protocol.{key}", origin)) if value != [] else ()
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise UserError(f"{origin}: protocol.{key} must be true or false, got {value!r}")
+            values[key] = value
         elif isinstance(default, str):
             values[key] = str(value)
         elif isinstance(default, float):
@@ -217,6 +227,10 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
         raise UserError(f"{origin}: protocol.lr must be > 0; patience, num_threads, fid_samples, max_steps and steps_per_epoch >= 0")
     if not 0 < protocol.disentanglement_sample_scale <= 1:
         raise UserError(f"{origin}: protocol.disentanglement_sample_scale must be in (0, 1]")
+    if protocol.precision not in ("32-true", "bf16-mixed", "16-mixed"):
+        raise UserError(f"{origin}: protocol.precision must be 32-true, bf16-mixed or 16-mixed")
+    if protocol.compile not in ("", "default", "reduce-overhead", "max-autotune"):
+        raise UserError(f"{origin}: protocol.compile must be empty, default, reduce-overhead or max-autotune")
     if protocol.dci_estimator not in ("fast", "gbt"):
         raise UserError(f"{origin}: protocol.dci_estimator must be fast or gbt")
     return protocol
@@ -261,6 +275,7 @@ def with_overrides(
     max_epochs: int | None = None,
     fid_backbone: str | None = None,
     max_steps: int | None = None,
+    fast: bool = False,
 ) -> SuiteSpec:
     changes: dict[str, Any] = {}
     protocol_changes: dict[str, Any] = {}
@@ -282,6 +297,8 @@ def with_overrides(
         if max_steps < 1:
             raise UserError(f"--max-steps must be >= 1, got {max_steps}")
         protocol_changes["max_steps"] = max_steps
+    if fast:
+        protocol_changes.update(precision="bf16-mixed", compile="default", channels_last=True)
     if protocol_changes:
         changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
     return dataclasses.replace(suite, **changes)

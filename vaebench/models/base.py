@@ -71,17 +71,44 @@ class LatentModel(L.LightningModule):
         finally:
             self._shard = None
 
+    DIVERGENCE_CHECK_EVERY = 50  # steps between host-side checks (each check waits for the GPU)
+
     def training_step(self, batch, batch_idx):
         out, weight, world = self._sharded_objective(batch)
-        x = batch[0]
         loss = out["loss"]
-        bad = not bool(torch.isfinite(loss))
+        # Divergence is recorded on the device (the first step with a non-finite loss) and read
+        # on the host only every DIVERGENCE_CHECK_EVERY steps and before validation, so the
+        # training loop never stalls on a per-step GPU sync; the step reported is still exact.
+        step = torch.full((), self.global_step, device=loss.device, dtype=torch.long)
+        if self._first_bad_step is None:
+            self._first_bad_step = torch.full((), -1, device=loss.device, dtype=torch.long)
+            self._first_bad_value = torch.zeros((), device=loss.device)
+        fresh = (self._first_bad_step < 0) & ~torch.isfinite(loss.detach())
+        self._first_bad_step = torch.where(fresh, step, self._first_bad_step)
+        self._first_bad_value = torch.where(fresh, loss.detach().float(), self._first_bad_value)
+        if (self.global_step + 1) % self.DIVERGENCE_CHECK_EVERY == 0:
+            self._raise_if_diverged(world)
+        if self.global_step % self.trainer.log_every_n_steps == 0:
+            self.log("train_loss", loss.detach(), on_step=True, on_epoch=False, batch_size=len(batch[0]))
+        return loss * weight  # weight: this rank's share of the global batch (see TensorBatches)
+
+    _first_bad_step: torch.Tensor | None = None
+    _first_bad_value: torch.Tensor | None = None
+
+    def _raise_if_diverged(self, world: int = 1) -> None:
+        bad_step = -1 if self._first_bad_step is None else int(self._first_bad_step)
+        bad = bad_step >= 0
         if world > 1:  # every rank stops together (a lone raise would hang DDP)
             bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
-            raise RunDiverged(self.global_step, float(loss.detach()))
-        self.log("train_loss", loss.detach(), on_step=True, on_epoch=False, batch_size=len(x))
-        return loss * weight  # weight: this rank's share of the global batch (see TensorBatches)
+            value = float(self._first_bad_value) if bad_step >= 0 else float("nan")
+            raise RunDiverged(max(bad_step, 0), value)
+
+    def on_validation_start(self):
+        self._raise_if_diverged(self.trainer.world_size)
+
+    def on_train_end(self):
+        self._raise_if_diverged(self.trainer.world_size)
 
     def validation_step(self, batch, batch_idx):
         out, _, _ = self._sharded_objective(batch)

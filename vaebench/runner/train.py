@@ -181,6 +181,7 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
         devices=launch.devices,
         num_nodes=launch.num_nodes,
         strategy=launch.strategy,
+        precision=protocol.precision,
         deterministic=True,
         logger=logger if logger is not None else False,
         log_every_n_steps=10,
@@ -190,6 +191,22 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
         num_sanity_val_steps=0,
         callbacks=cbs,
     )
+
+
+def apply_fast_mode(model, protocol: Protocol) -> None:
+    """The protocol's opt-in speed settings that live on the model: channels_last weights and
+    torch.compile of each child network (encoder, decoder), in place. Precision is the Trainer's."""
+    if protocol.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if protocol.compile:
+        for child in model.children():
+            child.compile(mode=protocol.compile)
+
+
+def undo_compile(model) -> None:
+    """Back to eager modules after training: evaluation always runs eager and in float32."""
+    for child in model.children():
+        child._compiled_call_impl = None
 
 
 def checkpoint_epoch(path: Path) -> int | None:
@@ -212,6 +229,7 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         model.fit(splits.train_x)
         return TrainInfo(0, 0, 0, float("nan"), time.perf_counter() - start)
     L.seed_everything(seed, workers=False, verbose=False)
+    apply_fast_mode(model, protocol)
     best = BestWeights()
     callbacks = [best, *extra_callbacks]
     resume = None
@@ -223,6 +241,9 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         resume = checkpoint if resumed_epoch is not None else None
     trainer = make_trainer(protocol, launch, callbacks=callbacks, logger=logger)
     data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed)
-    trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
+    finally:
+        undo_compile(model)
     return TrainInfo(trainer.current_epoch, trainer.global_step, best.best_epoch, best.best, time.perf_counter() - start,
                      resumed_epoch if resume is not None else None)
