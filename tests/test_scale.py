@@ -115,9 +115,10 @@ class _Crash(Exception):
     pass
 
 
-def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_path):
+def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_path, monkeypatch):
     from lightning.pytorch.callbacks import Callback
 
+    monkeypatch.setenv("VAEBENCH_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every epoch
     from vaebench.config import Protocol
     from vaebench.models.vae import VAE
     from vaebench.runner.train import Launch, train
@@ -164,7 +165,7 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_table(smoke
     and table.csv identical to the uninterrupted run's."""
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "vaebench", "run", "--suite", "smoke", "--out", str(out), "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAEBENCH_CHECKPOINT_EVERY_S": "0"}  # every epoch: more states to kill in
     rng = random.Random(int(os.environ.get("VAEBENCH_KILL_SEED", "0")) or None)
     kills = []
     for _ in range(3):
@@ -176,7 +177,7 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_table(smoke
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
         kills.append((round(delay, 1), done_before, len(list(out.glob("checkpoints/*.ckpt")))))
-    res = run_cli("run", "--suite", "smoke", "--out", str(out), "--quiet")
+    res = run_cli("run", "--suite", "smoke", "--out", str(out), "--quiet", env={"VAEBENCH_CHECKPOINT_EVERY_S": "0"})
     assert res.returncode == 0, (kills, res.stderr)
     print("kills (delay s, records done, checkpoints present):", kills)
     recs = records(out)

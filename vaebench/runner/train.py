@@ -115,16 +115,34 @@ class BestWeights(Callback):
         self.best, self.best_epoch, self.state = state["best"], state["best_epoch"], state["state"]
 
 
-class LastCheckpoint(Callback):
-    """Writes `path` (a full Lightning checkpoint) at the end of every epoch, atomically: to a
-    temporary file, then renamed over the old one, so a kill -9 at any moment leaves either the
-    previous checkpoint or the new one, never a torn file. The checkpoint also holds the torch
-    RNG states, so a resumed run draws the same noise as an uninterrupted one."""
+def checkpoint_interval_s() -> float:
+    """Seconds between epoch checkpoints: $VAEBENCH_CHECKPOINT_EVERY_S, default 30 (0 = every epoch)."""
+    try:
+        return float(os.environ.get("VAEBENCH_CHECKPOINT_EVERY_S", "30"))
+    except ValueError:
+        return 30.0
 
-    def __init__(self, path: Path):
+
+class LastCheckpoint(Callback):
+    """Writes `path` (a full Lightning checkpoint) at the end of an epoch once `every_s` seconds
+    have passed since the run started or was last saved (saving every epoch of a 0.1 s epoch
+    would cost more than the epoch), atomically: to a temporary file, then renamed over the old
+    one, so a kill -9 at any moment leaves either the previous checkpoint or the new one, never
+    a torn file. At most `every_s` of training is lost. The checkpoint also holds the torch RNG
+    states, so a resumed run draws the same noise as an uninterrupted one."""
+
+    def __init__(self, path: Path, every_s: float | None = None):
         self.path = Path(path)
+        self.every_s = checkpoint_interval_s() if every_s is None else every_s
+        self.last = time.monotonic()
 
     def on_train_epoch_end(self, trainer, pl_module):
+        due = time.monotonic() - self.last >= self.every_s
+        if trainer.world_size > 1:  # the save is collective: decide together
+            due = trainer.strategy.reduce_boolean_decision(due, all=False)
+        if not due:
+            return
+        self.last = time.monotonic()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # collective under DDP; rank 0 writes
         if trainer.is_global_zero:
