@@ -182,7 +182,7 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_table(smoke
     print("kills (delay s, records done, checkpoints present):", kills)
     recs = records(out)
     assert len(recs) == 8
-    assert not list(out.rglob("*.tmp")) and not list(out.glob("checkpoints/*.ckpt"))
+    assert not list(out.rglob("*.tmp")) and not list(out.glob("checkpoints/*.ckpt"))  # stale temp files removed
     assert (out / "table.csv").read_text() == (smoke_out / "table.csv").read_text()
     assert {k: r["metrics"] for k, r in recs.items()} == {k: r["metrics"] for k, r in records(smoke_out).items()}
 
@@ -241,3 +241,18 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path, plugin_regi
     assert recs["ae"]["status"] == "ok"
     rows = {r["model"]: r for r in build_rows(load_records(tmp_path))}
     assert rows["tests.test_scale:NaNVAE"]["n_diverged"] == 1 and rows["ae"]["n_seeds"] == 1
+
+
+def test_temp_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
+    from vaebench.store import remove_stale_temp_files, temp_name
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "x.json"
+    mine = tmp_path / f"{temp_name(target)}abc.tmp"
+    theirs = tmp_path / (temp_name(target).replace(f".{os.getpid()}.", f".{dead.pid}.") + "abc.tmp")
+    other_host = tmp_path / ".x.json.elsewhere.1.abc.tmp"
+    for p in (mine, theirs, other_host):
+        p.write_text("half")
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert mine.exists() and not theirs.exists() and other_host.exists()

@@ -20,10 +20,40 @@ from vaebench.errors import UserError
 SCHEMA_VERSION = 1
 
 
+_HOST = platform.node().replace(".", "_") or "host"
+
+
+def temp_name(path: Path) -> str:
+    """A hidden temporary name beside `path` that says which process owns it (host, pid)."""
+    return f".{path.name}.{_HOST}.{os.getpid()}."
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temporary files (see `temp_name`) left in `folder` by processes of this host that
+    no longer exist (a kill -9 during a write). Files of live processes and of other hosts
+    sharing the folder are left alone. Returns how many were removed."""
+    removed = 0
+    for p in Path(folder).glob(f".*.{_HOST}.*.tmp"):
+        try:
+            pid = int(p.name.split(f".{_HOST}.", 1)[1].split(".", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or not ours to signal): keep
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_name(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

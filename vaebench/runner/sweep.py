@@ -37,7 +37,13 @@ from vaebench.runner.evaluate import evaluate
 from vaebench.runner.progress import SweepProgress
 from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
 from vaebench.runner.visuals import make_visuals
-from vaebench.store import SCHEMA_VERSION, RunStore, ensure_writable, provenance
+from vaebench.store import (
+    SCHEMA_VERSION,
+    RunStore,
+    ensure_writable,
+    provenance,
+    remove_stale_temp_files,
+)
 
 
 @dataclass
@@ -135,6 +141,9 @@ def run_suite(
     ensure_writable(out)
     data = {name: load_dataset(name, data_root) for name in {s.dataset for s in runs}}  # fails fast on bad data
     store = RunStore(out)
+    if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
+        for folder in (store.runs, out / "checkpoints", out, out / "plots"):
+            remove_stale_temp_files(folder)
     start = time.perf_counter()
     where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
+from vaebench.store import temp_name
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -143,7 +144,7 @@ class LastCheckpoint(Callback):
         if not due:
             return
         self.last = time.monotonic()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f"{temp_name(self.path)}tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # collective under DDP; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
