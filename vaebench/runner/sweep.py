@@ -145,6 +145,7 @@ def run_suite(
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
             remove_stale_temp_files(folder)
     start = time.perf_counter()
+    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
     skipped = len(done)
     finished = diverged = 0
@@ -166,6 +167,4 @@ def run_suite(
                     tracker.log_result(record, visuals)
                     tracker.finish_run()
             bar.finish(record)
-    if zero and (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
-        (out / "checkpoints").rmdir()  # nothing unfinished
     return SweepSummary(len(runs), skipped, finished, diverged, time.perf_counter() - start)
