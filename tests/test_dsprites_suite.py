@@ -118,3 +118,18 @@ def test_a_dsprites_run_records_the_six_scores_and_a_traversal(small, model):
     assert 0 < dp["distinct_images_encoded"] <= dp["observations_drawn"]
     assert "factor_vae_num_active_dims" in dp["extra"]
     assert visuals["latent_traversal"].shape == (4, 10, 1, 64, 64)
+
+
+def test_official_file_under_data_root_is_used_and_a_bad_one_is_a_clear_error(tmp_path, cli):
+    from vaebench.data.dsprites_render import OFFICIAL_FILENAME
+    from vaebench.data.registry import dataset_status
+    from vaebench.errors import DataError
+
+    assert dataset_status("dsprites", tmp_path)[1].startswith("rendered procedurally")
+    (tmp_path / "dsprites").mkdir()
+    (tmp_path / "dsprites" / OFFICIAL_FILENAME).write_bytes(b"not an npz")
+    assert dataset_status("dsprites", tmp_path)[1].endswith(OFFICIAL_FILENAME)
+    with pytest.raises(DataError, match="cannot be used"):
+        load_dsprites_splits(tmp_path)
+    res = cli("run", "--suite", "disentanglement", "--data-root", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and "cannot be used" in res.stderr and "Traceback" not in res.stderr
