@@ -104,6 +104,7 @@ def cmd_run(args) -> int:
 
     shard = parse_shard(args.shard)
     if args.devices_per_run is not None or args.runs_per_device > 1:
+        args.suite_name = suite.name
         return _run_pool(args, out, console)
     if args.num_nodes < 1:
         raise UserError("--num-nodes must be >= 1")
@@ -116,7 +117,7 @@ def cmd_run(args) -> int:
     if not args.no_report:
         report = build_report(out)
         rows = report["rows"]
-        if tracker is not None:
+        if tracker is not None and shard is None:  # a shard's table is partial; `report` makes the whole one
             from vaebench.report.table import build_rows
             from vaebench.store import load_records
 
@@ -151,6 +152,12 @@ def _run_pool(args, out: Path, console) -> int:
     workers = pool.plan(args.accelerator, args.devices, args.devices_per_run or 1, args.runs_per_device)
     code = pool.run_pool(sys.argv[1:] if args.argv is None else args.argv, workers, out, console)
     report = build_report(out)
+    tracker = _tracker(args, args.suite_name, out, console)
+    if tracker is not None:  # the workers log their runs; the table is the parent's
+        from vaebench.report.table import build_rows
+        from vaebench.store import load_records
+
+        tracker.log_table(build_rows(load_records(out)))
     console.print(f"{len(workers)} workers; table: {out / 'table.md'} ({report['rows']} rows)")
     return code
 
