@@ -115,7 +115,12 @@ class _Crash(Exception):
     pass
 
 
-def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("protocol_kw", [
+    {"lr": 3e-3, "max_epochs": 6, "patience": 2},
+    # steps-limited, short epochs, and a learning rate high enough that early stopping fires
+    {"lr": 3e-2, "max_epochs": 40, "max_steps": 150, "steps_per_epoch": 4, "patience": 1},
+], ids=["epochs", "steps-and-early-stopping"])
+def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_path, monkeypatch, protocol_kw):
     from lightning.pytorch.callbacks import Callback
 
     monkeypatch.setenv("VAEBENCH_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every epoch
@@ -123,7 +128,7 @@ def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_pat
     from vaebench.models.vae import VAE
     from vaebench.runner.train import Launch, train
 
-    protocol = Protocol(lr=3e-3, batch_size=128, max_epochs=6, patience=2, iwae_k=4)
+    protocol = Protocol(batch_size=128, iwae_k=4, **protocol_kw)
     launch = Launch("cpu", 1)
 
     def fresh():
@@ -137,6 +142,8 @@ def test_resume_from_checkpoint_is_bitwise_the_uninterrupted_run(digits, tmp_pat
 
     ref = fresh()
     info_ref = train(ref, digits, protocol, 0, launch)
+    if protocol.max_steps:
+        assert info_ref.steps < protocol.max_steps  # early stopping ended it (measured: epoch 21 of 40)
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(_Crash):
         train(fresh(), digits, protocol, 0, launch, extra_callbacks=[CrashAfter()], checkpoint=ckpt)
@@ -256,3 +263,12 @@ def test_temp_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
         p.write_text("half")
     assert remove_stale_temp_files(tmp_path) == 1
     assert mine.exists() and not theirs.exists() and other_host.exists()
+
+
+def test_pool_exit_code_prefers_a_crash_over_a_divergence():
+    from vaebench.runner.pool import strip_options, worst_exit_code
+
+    assert worst_exit_code([0, 0]) == 0 and worst_exit_code([0, 3]) == 3
+    assert worst_exit_code([1, 3]) == 1 and worst_exit_code([3, -9]) == 137
+    argv = ["run", "--suite", "smoke", "--runs-per-device", "2", "--devices=4", "--out", "x"]
+    assert strip_options(argv) == ["run", "--suite", "smoke", "--out", "x"]

@@ -29,11 +29,11 @@ def parse_devices(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vaebench", description="Benchmark AE, VAE, CVAE and PCA.")
+    p = argparse.ArgumentParser(prog="python -m vaebench", description="Benchmark AE, VAE, CVAE and PCA.", allow_abbrev=False)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a suite (finished runs are skipped)")
+    run = sub.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
     run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
     run.add_argument("--datasets", type=_csv(str), help="override: comma-separated dataset names")
     run.add_argument("--models", type=_csv(str), help="override: comma-separated model names")

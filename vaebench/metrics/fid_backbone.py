@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaebench.data.base import Splits
+from vaebench.data.base import Splits, pixels
 from vaebench.errors import UserError
 from vaebench.store import atomic_write_bytes
 
@@ -183,7 +183,7 @@ def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     net.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((net(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        correct += int((net(pixels(x[i : i + batch_size]).float()).argmax(1) == y[i : i + batch_size]).sum())
     net.train(was_training)
     return correct / max(1, len(x))
 
@@ -191,8 +191,9 @@ def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
 def _train_classifier(splits: Splits, spec: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """Train on splits.train_* (CPU, deterministic algorithms, seeded RNG); keep the best-val epoch."""
     recipe, seed = spec["recipe"], spec["seed"]
-    x, y = splits.train_x.float().cpu(), splits.train_y.long().cpu()
-    vx, vy = splits.val_x.float().cpu(), splits.val_y.long().cpu()
+    # stored images as they are (uint8 data sets stay uint8); each batch goes through pixels()
+    x, y = splits.train_x.cpu(), splits.train_y.long().cpu()
+    vx, vy = splits.val_x.cpu(), splits.val_y.long().cpu()
     if splits.num_classes < 2 or len(vx) == 0:
         raise UserError(f"dataset {splits.name!r} has no labels/validation split to train an FID classifier on")
     prev_det, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
@@ -214,7 +215,7 @@ def _train_classifier(splits: Splits, spec: dict[str, Any]) -> tuple[nn.Module, 
                 perm = torch.randperm(len(x), generator=gen)
                 for i in range(0, len(x), bs):
                     idx = perm[i : i + bs]
-                    loss = F.cross_entropy(net(x[idx]), y[idx])
+                    loss = F.cross_entropy(net(pixels(x[idx]).float()), y[idx])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -295,7 +296,7 @@ def build_classifier_backbone(splits: Splits, seed: int = 0, cache_dir=None, reb
     start = time.perf_counter()
     net, info = _train_classifier(splits, spec)
     build_seconds = time.perf_counter() - start
-    test_acc = classifier_accuracy(net, splits.test_x.float().cpu(), splits.test_y.long().cpu())
+    test_acc = classifier_accuracy(net, splits.test_x.cpu(), splits.test_y.long().cpu())
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     digest = state_dict_sha256(state)
     feature_dim = int(ARCHITECTURES[spec["arch"]]["feature_dim"])

@@ -96,13 +96,20 @@ class LatentModel(L.LightningModule):
     _first_bad_value: torch.Tensor | None = None
 
     def _raise_if_diverged(self, world: int = 1) -> None:
-        bad_step = -1 if self._first_bad_step is None else int(self._first_bad_step)
-        bad = bad_step >= 0
-        if world > 1:  # every rank stops together (a lone raise would hang DDP)
-            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
-        if bad:
-            value = float(self._first_bad_value) if bad_step >= 0 else float("nan")
-            raise RunDiverged(max(bad_step, 0), value)
+        if self._first_bad_step is None:  # no training step yet on this rank
+            self._first_bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
+            self._first_bad_value = torch.zeros((), device=self.device)
+        step, value = self._first_bad_step, self._first_bad_value
+        if world > 1:  # every rank learns the earliest bad step of any rank, and stops with it
+            steps = self.all_gather(step).flatten()
+            values = self.all_gather(value).flatten()
+            bad = steps >= 0
+            if not bool(bad.any()):
+                return
+            first = torch.where(bad, steps, torch.iinfo(steps.dtype).max).argmin()
+            step, value = steps[first], values[first]
+        if int(step) >= 0:
+            raise RunDiverged(int(step), float(value))
 
     def on_validation_start(self):
         self._raise_if_diverged(self.trainer.world_size)

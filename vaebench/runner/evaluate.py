@@ -30,8 +30,8 @@ def _batches(x, y, size):
         yield pixels(x[i : i + size]), y[i : i + size]
 
 
-def _mean_metric(device) -> MeanMetric:
-    m = MeanMetric(nan_strategy="disable").to(device)
+def _mean_metric(device, sync: bool) -> MeanMetric:
+    m = MeanMetric(nan_strategy="disable", sync_on_compute=sync).to(device)
     m.set_dtype(torch.float64)
     return m
 
@@ -70,11 +70,13 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
     start = time.perf_counter()
     device = torch.device(device or getattr(model, "device", "cpu"))
     model.eval()
-    rank, world = _rank_world()
+    # modules trained under DDP evaluate sharded on their device; a CPU-fitted model (PCA) is
+    # evaluated whole on every rank (an NCCL group cannot reduce CPU tensors)
+    rank, world = _rank_world() if isinstance(model, torch.nn.Module) else (0, 1)
     test_x, test_y = splits.test_x.to(device), splits.test_y.to(device)
     bs = protocol.eval_batch_size
     has_bound = hasattr(model, "bound_terms")
-    means = {name: _mean_metric(device) for name in ("mse", "elbo", "iwae", "rec_nll", "kl", "ppca_ll")}
+    means = {name: _mean_metric(device, world > 1) for name in ("mse", "elbo", "iwae", "rec_nll", "kl", "ppca_ll")}
     codes = []
     # keep the k * batch decoded images per step to roughly 64k, whatever k is, and make at
     # least 8 batches so that up to 8 DDP ranks all get work (the batching, and hence the

@@ -62,8 +62,11 @@ def plan(accelerator: str, devices, devices_per_run: int, runs_per_device: int) 
         groups = [ids[i : i + devices_per_run] for i in range(0, len(ids) - devices_per_run + 1, devices_per_run)]
     slots = [g for g in groups for _ in range(runs_per_device)]
     workers = []
+    base_port = int(os.environ.get("MASTER_PORT", "29500"))
     for k, group in enumerate(slots):
         env = {} if group is None else {"CUDA_VISIBLE_DEVICES": ",".join(group)}
+        if devices_per_run > 1:  # each worker's DDP runs get their own rendezvous port
+            env["MASTER_PORT"] = str(base_port + 1 + k)
         workers.append(Worker(k, len(slots), env, "1" if group is None else str(devices_per_run)))
     return workers
 
@@ -107,6 +110,15 @@ def run_pool(argv: list[str], workers: list[Worker], out: Path, console) -> int:
     for w, code in zip(workers, codes, strict=True):
         if code != 0:
             console.print(f"[red]worker {w.index} exited with {code}[/]; see {logs / f'worker-{w.index}.log'}")
-    return max(codes, key=lambda c: (c != 0, c)) if codes else 0
+    return worst_exit_code(codes)
+
+
+def worst_exit_code(codes: list[int]) -> int:
+    """0 if all succeeded; else a failure (2 usage, 128 + n for a signal, anything else) before
+    3 (a run diverged, which is a result, not a crash)."""
+    failures = [128 - c if c < 0 else c for c in codes if c not in (0, 3)]
+    if failures:
+        return failures[0]
+    return 3 if 3 in codes else 0
 
 

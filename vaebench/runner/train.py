@@ -7,6 +7,7 @@ per-sample Python work (no Dataset.__getitem__, no collate) in the training loop
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import os
@@ -138,7 +139,9 @@ class LastCheckpoint(Callback):
         self.last = time.monotonic()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        due = time.monotonic() - self.last >= self.every_s
+        # a stopping run is about to finish: its record, not a checkpoint, is what comes next
+        # (a checkpoint saved now would resume into one more epoch than the uninterrupted run)
+        due = time.monotonic() - self.last >= self.every_s and not trainer.should_stop
         if trainer.world_size > 1:  # the save is collective: decide together
             due = trainer.strategy.reduce_boolean_decision(due, all=False)
         if not due:
@@ -151,15 +154,16 @@ class LastCheckpoint(Callback):
         trainer.strategy.barrier("vaebench-last-checkpoint")
 
     def state_dict(self):
+        # rank 0's states; every rank holds the same ones (same seed, same global-batch draws)
         state = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+            state["cuda"] = torch.cuda.get_rng_state()  # the current device's generator
         return state
 
     def load_state_dict(self, state):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state(state["cuda"])  # onto this rank's current device
 
 
 @dataclass
@@ -186,12 +190,23 @@ class Launch:
 
 
 DEFAULT_LAUNCH = Launch()
+DDP_TIMEOUT_HOURS = 6
 
 
 def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=(), logger=None):
     cbs = list(callbacks)
     if protocol.patience > 0:
-        cbs.insert(1, EarlyStopping(monitor="val_loss", patience=protocol.patience, check_finite=True))
+        # checked at validation end, i.e. before LastCheckpoint saves at the epoch's end, so a
+        # checkpoint holds the early-stopping state after that epoch's check
+        cbs.insert(1, EarlyStopping(monitor="val_loss", patience=protocol.patience, check_finite=True,
+                                    check_on_train_epoch_end=False))
+    strategy = launch.strategy
+    if strategy == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # rank 0 alone computes FID / disentanglement / figures while the others wait at the
+        # next run's first collective: allow hours, not torch's default 30 minutes
+        strategy = DDPStrategy(timeout=dt.timedelta(hours=DDP_TIMEOUT_HOURS))
     return L.Trainer(
         max_epochs=protocol.max_epochs,
         max_steps=protocol.max_steps or -1,
@@ -199,7 +214,7 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
         accelerator=launch.accelerator,
         devices=launch.devices,
         num_nodes=launch.num_nodes,
-        strategy=launch.strategy,
+        strategy=strategy,
         precision=protocol.precision,
         deterministic=True,
         logger=logger if logger is not None else False,
@@ -264,5 +279,6 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
     finally:
         undo_compile(model)
+        model.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU
     return TrainInfo(trainer.current_epoch, trainer.global_step, best.best_epoch, best.best, time.perf_counter() - start,
                      resumed_epoch if resume is not None else None)
