@@ -3,6 +3,7 @@ atomically, with provenance. A record's JSON is written last: it is what marks a
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -133,7 +134,10 @@ def load_records(folder: Path) -> list[dict[str, Any]]:
 _PACKAGES = ("torch", "lightning", "torchmetrics", "torchvision", "scikit-learn", "numpy", "scipy")
 
 
-def _git_sha() -> str | None:
+@functools.lru_cache(maxsize=1)
+def git_sha() -> str | None:
+    """The code's git SHA (+ "-dirty"), read once per process: the code that was loaded at start,
+    not whatever the working tree holds when a long run ends."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
@@ -161,7 +165,7 @@ def provenance(device: str) -> dict[str, Any]:
         dev = f"{device} ({torch.cuda.get_device_name()})"
     return {
         "versions": versions,
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "device": dev,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),

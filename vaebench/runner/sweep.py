@@ -41,6 +41,7 @@ from vaebench.store import (
     SCHEMA_VERSION,
     RunStore,
     ensure_writable,
+    git_sha,
     provenance,
     remove_stale_temp_files,
 )
@@ -137,6 +138,7 @@ def run_suite(
 ) -> SweepSummary:
     console = console or Console(stderr=True, quiet=quiet)
     zero = is_global_zero()
+    git_sha()  # stamp the records with the code as it was when the sweep started
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
     data = {name: load_dataset(name, data_root) for name in {s.dataset for s in runs}}  # fails fast on bad data
