@@ -80,9 +80,7 @@ class LatentModel(L.LightningModule):
         # on the host only every DIVERGENCE_CHECK_EVERY steps and before validation, so the
         # training loop never stalls on a per-step GPU sync; the step reported is still exact.
         step = torch.full((), self.global_step, device=loss.device, dtype=torch.long)
-        if self._first_bad_step is None:
-            self._first_bad_step = torch.full((), -1, device=loss.device, dtype=torch.long)
-            self._first_bad_value = torch.zeros((), device=loss.device)
+        self._init_divergence_state(loss.device)
         fresh = (self._first_bad_step < 0) & ~torch.isfinite(loss.detach())
         self._first_bad_step = torch.where(fresh, step, self._first_bad_step)
         self._first_bad_value = torch.where(fresh, loss.detach().float(), self._first_bad_value)
@@ -95,10 +93,14 @@ class LatentModel(L.LightningModule):
     _first_bad_step: torch.Tensor | None = None
     _first_bad_value: torch.Tensor | None = None
 
+    def _init_divergence_state(self, device) -> None:
+        """First bad step -1 (none yet) and its loss value, as device tensors, once."""
+        if self._first_bad_step is None:
+            self._first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
+            self._first_bad_value = torch.zeros((), device=device)
+
     def _raise_if_diverged(self, world: int = 1) -> None:
-        if self._first_bad_step is None:  # no training step yet on this rank
-            self._first_bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
-            self._first_bad_value = torch.zeros((), device=self.device)
+        self._init_divergence_state(self.device)  # also when this rank has taken no step yet
         step, value = self._first_bad_step, self._first_bad_value
         if world > 1:  # every rank learns the earliest bad step of any rank, and stops with it
             steps = self.all_gather(step).flatten()
