@@ -68,9 +68,13 @@ class ModelSpec:
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
+    defaults: tuple[tuple[str, Any], ...] | None = field(default=None, compare=False)  # plug-ins: the constructor's
 
     def params_dict(self) -> dict[str, Any]:
         return dict(self.params)
+
+    def defaults_dict(self) -> dict[str, Any] | None:
+        return None if self.defaults is None else dict(self.defaults)
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,14 @@ class RunSpec:
         return f"{self.dataset}-{self.model.name}-z{self.latent_dim}-s{self.seed}-{digest}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The record's spec: the identity, plus the row identity's readable parts (not hashed)."""
+        from vaebench.report.identity import label, model_label, protocol_id
+
         d = self.identity()
         d["suite"] = self.suite
         d["run_id"] = self.run_id
+        d["model_label"] = model_label(d) if ":" not in self.model.name else label(self.model.name, d["model_params"], self.model.defaults_dict())
+        d["protocol_id"] = protocol_id(d["protocol"])
         return d
 
 

@@ -5,14 +5,16 @@ The report, compare and the table read only this module, so they run without imp
 
 from __future__ import annotations
 
-# name -> (higher is better, description); the table's columns, in this order
-METRICS: dict[str, tuple[bool, str]] = {
+# name -> (direction, description); the table's columns, in this order. direction: True =
+# higher is better, False = lower is better, None = informational (no arrow in the table, never
+# gated by compare; INFORMATIONAL_WHY says why for each)
+METRICS: dict[str, tuple[bool | None, str]] = {
     "elbo": (True, "ELBO, nats/image (Bernoulli likelihood; VAE/CVAE)"),
     "iwae": (True, "importance-weighted bound with k samples, nats/image"),
-    "rec_nll": (False, "-E_q log p(x|z), nats/image"),
-    "kl": (False, "KL(q(z|x) || p(z)), nats/image"),
+    "rec_nll": (None, "-E_q log p(x|z), nats/image"),
+    "kl": (None, "KL(q(z|x) || p(z)), nats/image"),
     "mse": (False, "per-pixel MSE of the mean reconstruction"),
-    "active_units": (True, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
+    "active_units": (None, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
     "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
     "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
 }
@@ -33,8 +35,24 @@ DISENTANGLEMENT_METRICS: dict[str, tuple[bool, str]] = {
 }
 METRICS.update(DISENTANGLEMENT_METRICS)
 
+# Why a metric has no direction: the table shows it, compare reports it, neither judges it.
+INFORMATIONAL_WHY: dict[str, str] = {
+    "rec_nll": "one of the ELBO's two terms: a trade between the terms at the same ELBO is no better or worse; `elbo` is the judged quantity",
+    "kl": "one of the ELBO's two terms: a lower KL can be posterior collapse, a higher one a better-used code; `elbo` is the judged quantity",
+    "active_units": "a description of how many code dims are used, not a quality (for AE/PCA codes it also depends on their scale)",
+}
 
-def describe_metric(name: str) -> tuple[bool, str]:
+
+def direction_word(higher: bool | None) -> str:
+    """'higher is better', 'lower is better' or 'informational'."""
+    return "informational" if higher is None else ("higher is better" if higher else "lower is better")
+
+
+def direction_arrow(higher: bool | None) -> str:
+    return "" if higher is None else ("↑" if higher else "↓")
+
+
+def describe_metric(name: str) -> tuple[bool | None, str]:
     """(higher is better, description) for a metric column, including ones named at run time
     such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
     if name in METRICS:
@@ -43,7 +61,7 @@ def describe_metric(name: str) -> tuple[bool, str]:
     if parsed:
         higher, desc = FID_METRICS[parsed[0]]
         return higher, f"{desc} (backbone {parsed[1]})"
-    return True, ""
+    return None, ""
 
 
 def metric_names(records_metrics) -> list[str]:

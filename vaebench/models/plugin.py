@@ -155,4 +155,4 @@ def plugin_model_spec(name: str, params: dict[str, Any]) -> ModelSpec:
     normalised = {
         k: float(v) if k in defaults and isinstance(defaults[k], float) else v for k, v in merged.items()
     }
-    return ModelSpec(name, tuple(sorted(normalised.items())))
+    return ModelSpec(name, tuple(sorted(normalised.items())), defaults=tuple(sorted(defaults.items())))

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaebench.metrics.catalog import DISENTANGLEMENT_METRICS, describe_metric  # noqa: E402
+from vaebench.metrics.catalog import DISENTANGLEMENT_METRICS, describe_metric, direction_word  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 
@@ -51,7 +51,7 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
             ax.set_xticks(dims, [str(d) for d in dims])
             ax.set_xlabel("latent dimension")
             ax.set_ylabel(metric)
-            ax.set_title(f"{dataset}: {metric} ({'higher' if higher else 'lower'} is better)", fontsize=10)
+            ax.set_title(f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})"), fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
             safe = metric.replace("[", "_").replace("]", "")

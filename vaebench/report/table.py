@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaebench.metrics.catalog import describe_metric, metric_names
+from vaebench.metrics.catalog import INFORMATIONAL_WHY, describe_metric, direction_word, metric_names
 from vaebench.store import atomic_write_text
 
 KEY = ("dataset", "model", "latent_dim")
@@ -93,7 +93,8 @@ def to_markdown(rows: list[dict]) -> str:
     notes = ["", "Metrics (test split; mean ± sample std over seeds):", ""]
     for m in present:
         higher, desc = describe_metric(m)
-        notes.append(f"- `{m}` ({'higher' if higher else 'lower'} is better): {desc}")
+        why = INFORMATIONAL_WHY.get(m)
+        notes.append(f"- `{m}` ({direction_word(higher)}): {desc}" + (f". Informational: {why}" if why else ""))
     if "ppca_ll" in present:
         notes += ["", "`ppca_ll` is a Gaussian density over continuous pixels; `elbo`/`iwae` are Bernoulli "
                   "log-probabilities. The two are NOT comparable with each other."]

@@ -1,0 +1,87 @@
+"""What makes a table row one configuration: dataset (with its parameters), model (with its
+non-default parameters), latent dim and protocol. Table, plots and compare key rows with
+`row_key`, so runs of different configurations never share a row or a comparison.
+
+Pure functions over a record's `spec` dict (no torch): they read `model_label`,
+`dataset_label` and `protocol_id` where a record stores them, and derive them for records
+written before those fields existed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+PROTOCOL_ID_LEN = 8
+
+# the row identity, in table order: (dataset label, model label, latent dim, protocol id)
+ROW_KEY = ("dataset", "model", "latent_dim", "protocol")
+
+
+def protocol_id(protocol: dict[str, Any]) -> str:
+    """A short, stable hash of a protocol dict (the suite's training and evaluation protocol)."""
+    blob = json.dumps(protocol, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:PROTOCOL_ID_LEN]
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as it reads in a label: 4.0 -> 4, 0.25 -> 0.25, True -> true."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(format_value(v) for v in value) + ")"
+    return str(value)
+
+
+def label(name: str, params: dict[str, Any], defaults: dict[str, Any] | None) -> str:
+    """`name[key=value,...]` with the parameters that differ from `defaults` (all of them when
+    the defaults are unknown), sorted by key; just `name` when none differ."""
+    shown = {k: v for k, v in sorted(params.items()) if defaults is None or k not in defaults or defaults[k] != v}
+    if not shown:
+        return name
+    return f"{name}[" + ",".join(f"{k}={format_value(v)}" for k, v in shown.items()) + "]"
+
+
+def _registered_model_defaults(name: str) -> dict[str, Any] | None:
+    from vaebench.models.registry import MODELS
+
+    return MODELS[name][1] if name in MODELS else None
+
+
+def model_label(spec: dict[str, Any]) -> str:
+    """The model with its non-default parameters, e.g. `vae[beta=8]` (a record's `model_label`
+    when it has one)."""
+    if spec.get("model_label"):
+        return str(spec["model_label"])
+    name = str(spec["model"])
+    return label(name, dict(spec.get("model_params") or {}), _registered_model_defaults(name))
+
+
+def dataset_label(spec: dict[str, Any]) -> str:
+    """The dataset with its parameters, e.g. `manifold[k=5]` (a record's `dataset_label` when
+    it has one)."""
+    if spec.get("dataset_label"):
+        return str(spec["dataset_label"])
+    return label(str(spec["dataset"]), dict(spec.get("dataset_params") or {}), None)
+
+
+def spec_protocol_id(spec: dict[str, Any]) -> str:
+    return str(spec.get("protocol_id") or protocol_id(spec.get("protocol") or {}))
+
+
+def row_key(spec: dict[str, Any]) -> tuple[str, str, int, str]:
+    """(dataset label, model label, latent dim, protocol id): one table row."""
+    return (dataset_label(spec), model_label(spec), int(spec["latent_dim"]), spec_protocol_id(spec))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]+")
+
+
+def safe_filename(text: str) -> str:
+    """A file-name fragment that is safe on every file system and in zip files (no ':', '/',
+    brackets or spaces): runs of other characters become '_'."""
+    return _UNSAFE.sub("_", text).strip("_") or "_"
