@@ -20,9 +20,20 @@ PROTOCOL_ID_LEN = 8
 ROW_KEY = ("dataset", "model", "latent_dim", "protocol")
 
 
+# Protocol fields that say how a run was computed, not what was measured: they may change the
+# last bits of a number (threads) or which figures are stored, never what a metric means, so rows
+# that differ only in them are one configuration. The run id still hashes them (bitwise reruns).
+ENGINEERING_KEYS = ("num_threads", "eval_batch_size", "figure_latent_dims")
+
+
+def scientific_protocol(protocol: dict[str, Any]) -> dict[str, Any]:
+    """The protocol without its ENGINEERING_KEYS: what a row's protocol id hashes."""
+    return {k: v for k, v in protocol.items() if k not in ENGINEERING_KEYS}
+
+
 def protocol_id(protocol: dict[str, Any]) -> str:
-    """A short, stable hash of a protocol dict (the suite's training and evaluation protocol)."""
-    blob = json.dumps(protocol, sort_keys=True, separators=(",", ":"))
+    """A short, stable hash of the scientific part of a protocol dict (see ENGINEERING_KEYS)."""
+    blob = json.dumps(scientific_protocol(protocol), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:PROTOCOL_ID_LEN]
 
 
