@@ -14,7 +14,7 @@ whole test split:
 Columns: per-pixel MSE to the test image it came from (where there is one), FID in the backbone's
 features, FID/MSE, and the Frechet distance of the raw pixels (same formula, no network), which
 tells a property of the distance from a property of the network. Deterministic (fixed seeds).
-Not a test; digits takes seconds, Fashion-MNIST about a minute on 2 cores.
+Not a test; digits takes seconds, Fashion-MNIST a few minutes on 2 shared cores.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def measure(name: str) -> list[dict]:
 
     ref, ref_px = feats(test), test.reshape(len(test), -1).double()
     rows = []
-    print(f"\n{name}: backbone {bb.id} (weights {bb.weights_sha256[:12]}...), {len(test)} test images")
+    print(f"\n{name}: backbone {bb.id} (weights {bb.weights_sha256[:12]}...), {len(test)} test images\n")
     print(f"| images | MSE | FID[{bb.id}] | FID/MSE | pixel FD |\n|---|---|---|---|---|")
     for label, x, paired in image_sets(splits):
         mse = float(((x - test) ** 2).mean()) if paired else None
