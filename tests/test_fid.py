@@ -183,7 +183,7 @@ def _damage(src: Path, dst: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["flipped byte", "truncated", "garbage", "missing"])
-def test_corrupted_shipped_weights_are_refused(digits, monkeypatch, tmp_path, how):
+def test_corrupted_shipped_weights_are_refused(digits, monkeypatch, tmp_path, capsys, how):
     src = SHIPPED["digits-mlp"].path
     monkeypatch.setattr(fid_backbone, "WEIGHTS_DIR", tmp_path)
     if how != "missing":
@@ -191,8 +191,13 @@ def test_corrupted_shipped_weights_are_refused(digits, monkeypatch, tmp_path, ho
     match = "cannot read" if how == "missing" else "corrupted or was replaced"
     with pytest.raises(UserError, match=match):
         get_backbone(digits, "classifier")
-    with pytest.raises(UserError, match=match):  # and the FID of a model fails the same way (CLI: exit 2)
+    with pytest.raises(UserError, match=match):  # and the FID of a model fails the same way
         compute_fid_metrics(_models(digits)["pca"], digits, backbone="classifier", n_samples=10)
+    from vaebench.cli import main
+
+    assert main(["fid-backbone", "--dataset", "digits"]) == 2  # the command line: exit 2, one line
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err and "digits-mlp" in err
 
 
 def test_pinned_weights_hash_is_checked_after_loading(digits, monkeypatch):
