@@ -246,7 +246,7 @@ def _train_classifier(splits: Splits, arch: str, seed: int) -> tuple[nn.Module, 
     prev_det, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        # enable_grad: the backbone may be built lazily from inside a no_grad evaluation
+        # enable_grad: a caller may train from inside a no_grad context
         with torch.random.fork_rng(devices=[]), torch.enable_grad():  # leaves the caller's global RNG untouched
             torch.manual_seed(seed)  # initial weights and dropout masks
             net = make_classifier(arch, splits.image_shape, splits.num_classes)
