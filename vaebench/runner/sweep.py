@@ -34,6 +34,7 @@ from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.evaluate import evaluate
+from vaebench.runner.fit_cache import seed_changes
 from vaebench.runner.progress import SweepProgress
 from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
 from vaebench.runner.visuals import make_visuals
@@ -79,7 +80,7 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
         "run_id": spec.run_id,
         "spec": spec.to_dict(),
         "dataset": {
-            "name": splits.name, "checksum": splits.checksum, "source": splits.source,
+            "name": splits.name, "checksum": splits.checksum, "source": splits.source, "num_classes": splits.num_classes,
             "n_train": len(splits.train_x), "n_val": len(splits.val_x), "n_test": len(splits.test_x),
         },
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -119,6 +120,8 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             times["figures_s"] = time.perf_counter() - t
     times["eval_s"] = sum(v for k, v in times.items() if k != "train_s")
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
+    if (changes := seed_changes(model, metrics)) is not None:
+        record["seed_changes"] = changes  # PCA: one fit per configuration, the seed changes only these
     if dis_protocol is not None:
         record["disentanglement_protocol"] = dis_protocol
     times["total_s"] = time.perf_counter() - t0
