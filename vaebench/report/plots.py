@@ -36,7 +36,8 @@ BUILTIN_COLOURS = {"pca": "#555555", "ae": "#0072B2", "vae": "#D55E00", "cvae": 
 OTHER_COLOURS = ("#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#AA4499", "#44AA99", "#999933",
                  "#661100", "#6699CC", "#332288", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-LINESTYLES = ("-", "--", ":", "-.")
+LINESTYLES = ("-", "--", ":", "-.")  # per protocol id, when a plot has several
+HATCHES = ("", "//", "..", "xx")
 CVAE_PROBE_NOTE = "CVAE low by design: z is freed from the class"
 
 
@@ -150,7 +151,8 @@ def disentanglement_bars(rows: list[dict], out: Path) -> list[str]:
     keys = sorted({(r["dataset"], r["latent_dim"]) for r in rows if any(f"{m}_mean" in r for m in DISENTANGLEMENT_METRICS)})
     for dataset, dim in keys:
         drows = sorted((r for r in rows if r["dataset"] == dataset and r["latent_dim"] == dim), key=lambda r: (r["model"], _protocol(r)))
-        several = len({_protocol(r) for r in drows}) > 1
+        protocols = sorted({_protocol(r) for r in drows})
+        several = len(protocols) > 1
         metrics = [m for m in DISENTANGLEMENT_METRICS if any(f"{m}_mean" in r for r in drows)]
         ncol = 3
         nrow = math.ceil(len(metrics) / ncol)
@@ -160,8 +162,11 @@ def disentanglement_bars(rows: list[dict], out: Path) -> list[str]:
             means = [r[f"{metric}_mean"] for r in have]
             stds = [0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"] for r in have]
             xs = np.arange(len(have))
-            ax.bar(xs, means, yerr=stds, capsize=3, color=[model_colour(r["model"]) for r in have])
-            ax.set_xticks(xs, [_series_label(r["model"], _protocol(r), several) for r in have], fontsize=8)
+            bars = ax.bar(xs, means, yerr=stds, capsize=3, color=[model_colour(r["model"]) for r in have])
+            for bar, r in zip(bars, have, strict=True):  # a second protocol of a model: hatched
+                bar.set_hatch(HATCHES[protocols.index(_protocol(r)) % len(HATCHES)])
+            ax.set_xticks(xs, [r["model"] + (f"\n{_protocol(r)}" if several else "") for r in have], fontsize=7,
+                          rotation=30, ha="right", rotation_mode="anchor")
             ax.set_title(metric, fontsize=9)
             ax.set_ylabel(metric_unit(metric), fontsize=8)
             ax.grid(axis="y", alpha=0.3)
