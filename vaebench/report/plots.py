@@ -248,7 +248,8 @@ def _traversal_figures(v, stem: str, tag: str, record: dict, out: Path) -> list[
         k = np.linspace(-2.5, 2.5, steps)
         xt = _fmt(k) if prior else [f"{x:+.1f}σ" for x in k]
         how = "value, prior units" if prior else f"{'train-' if stored else ''}code mean + k·std of that dim"
-        written.append(_image_fig(t, f"one latent dim per row, swept ({how}); others at the first test image's code\n{tag}",
+        given = " (and its class)" if "class_grid" in v.files else ""  # a CVAE decodes under y
+        written.append(_image_fig(t, f"one latent dim per row, swept ({how}); others at the first test image's code{given}\n{tag}",
                                   out / f"{stem}_latent_traversal.png", xticks=xt, yticks=ylab,
                                   xlabel="z value" if prior else "k (std of the codes)"))
     return written
