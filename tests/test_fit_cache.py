@@ -49,3 +49,15 @@ def test_a_reused_fit_equals_a_fresh_one_and_is_not_shared_state(digits):
     # another latent dim is another configuration
     assert fit_cache.fit_closed_form(PCAModel(digits.image_shape, 5), digits) is False
     assert fit_cache.stats == {"fits": 2, "reuses": 2}
+
+
+def test_two_subsamples_of_one_data_set_do_not_share_a_fit(digits):
+    """Subsamples keep their data set's checksum (dSprites' `subsample`): the rows decide."""
+    import dataclasses
+
+    fit_cache.clear()
+    a = dataclasses.replace(digits, train_x=digits.train_x[:600])
+    b = dataclasses.replace(digits, train_x=digits.train_x[600:1200])
+    ma, mb = PCAModel(digits.image_shape, 3), PCAModel(digits.image_shape, 3)
+    assert fit_cache.fit_closed_form(ma, a) is False and fit_cache.fit_closed_form(mb, b) is False
+    assert mb.mean.equal(PCAModel(digits.image_shape, 3).fit(b.train_x).mean) and not mb.mean.equal(ma.mean)

@@ -6,14 +6,18 @@ suite would fit the same PCA again and again. This process-wide cache fits it on
 seed then changes only the sampling-based metrics (`seed_changes`), which the record states, so
 a PCA row's n_seeds counts draws of those metrics, not independent fits.
 
-The key holds the split's checksum and shape, so two data sets (or one data set with other
-parameters) never share a fit. Trained models (LightningModules) and plug-ins never come here.
+The key holds the split's checksum, shape and a digest of the train tensor's bytes, so two data
+sets, one data set with other parameters, or two subsamples of one data set never share a fit. Trained models (LightningModules) and plug-ins never come here.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import weakref
 from collections import OrderedDict
+
+import torch
 
 from vaebench.metrics.catalog import parse_fid_metric_name
 from vaebench.models.pca import PCAModel
@@ -27,9 +31,25 @@ _CACHE: OrderedDict[tuple, PCAModel] = OrderedDict()
 stats = {"fits": 0, "reuses": 0}
 
 
+_DIGESTS: dict[int, tuple[weakref.ref, str]] = {}  # id(train tensor) -> (that tensor, its digest)
+
+
+def _digest(x: torch.Tensor) -> str:
+    """SHA-256 of a tensor's bytes, once per tensor object (a sweep passes the same split to
+    every run; a subsample of a data set has its data set's checksum but other rows)."""
+    entry = _DIGESTS.get(id(x))
+    if entry is not None and entry[0]() is x:
+        return entry[1]
+    digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().data).hexdigest()
+    for k in [k for k, (ref, _) in _DIGESTS.items() if ref() is None]:
+        del _DIGESTS[k]
+    _DIGESTS[id(x)] = (weakref.ref(x), digest)
+    return digest
+
+
 def _key(model: PCAModel, splits) -> tuple:
     x = splits.train_x
-    return (type(model), splits.checksum, tuple(x.shape), str(x.dtype), model.latent_dim)
+    return (type(model), splits.checksum, tuple(x.shape), str(x.dtype), _digest(x), model.latent_dim)
 
 
 def cacheable(model) -> bool:
