@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 
+from vaebench.metrics.catalog import INFORMATIONAL_WHY
 from vaebench.report.compare.matching import Comparison
 from vaebench.report.compare.sides import fmt
 from vaebench.report.compare.tolerances import DIVERGED
+
+
+def _protocol(protocol: str | None) -> str:
+    return f"`{protocol}`" if protocol else "unknown"
 
 
 def _signed(v: float) -> str:
@@ -29,7 +34,12 @@ def to_markdown(cmp: Comparison) -> str:
         + ("" if cmp.tolerance_only else f", and significantly worse ({test}, two-sided, alpha = {cmp.alpha:g}) when both sides have >= 2 seeds"),
         "",
     ]
-    if n_reg:
+    n_nc = len(cmp.not_comparable)
+    if n_nc:
+        lines.append(f"**{n_nc} row{'s are' if n_nc != 1 else ' is'} not comparable: the protocol differs** "
+                     f"(see below; exit 2; `--across-protocols` compares them anyway)"
+                     + (f"; besides, {n_reg} regression{'s' if n_reg != 1 else ''} in {len(cmp.entries)} compared values." if n_reg else "."))
+    elif n_reg:
         lines.append(f"**{n_reg} regression{'s' if n_reg != 1 else ''}** in {len(cmp.entries)} compared values (exit 1).")
     elif cmp.exit_code:
         lines.append(f"**No metric regressed, but --strict: {cmp.missing_in_candidate} row(s)/metric(s) of the baseline are missing in the candidate** (exit 1).")
@@ -37,8 +47,8 @@ def to_markdown(cmp: Comparison) -> str:
         lines.append(f"**No regression** in {len(cmp.entries)} compared values (exit 0).")
     lines += [
         "",
-        "| status | dataset | model | z | metric | candidate | baseline | Δ | Δ% | tolerance | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| status | dataset | model | z | metric | candidate | baseline | Δ | Δ% | tolerance | verdict | protocol |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in cmp.entries:
         arrow = {True: " ↑", False: " ↓", None: ""}[e.tol.higher_is_better]
@@ -54,13 +64,25 @@ def to_markdown(cmp: Comparison) -> str:
             cand, base = fmt(e.cand.mean), fmt(e.base.mean)
         else:
             cand, base = e.cand.show(), e.base.show()
+        if e.cand.n == 0:
+            delta = rel = "—"
+        else:
+            delta = _signed(e.delta) if math.isfinite(e.delta) or math.isinf(e.delta) else "nan"
+        protocol = _protocol(e.cand_protocol)
+        if e.cand_protocol != e.base_protocol:
+            protocol += f" vs {_protocol(e.base_protocol)}"
         lines.append(
             f"| {status} | {e.dataset} | {model} | {e.latent_dim} | `{e.metric}`{arrow} | {cand} | {base} | "
-            f"{_signed(e.delta) if math.isfinite(e.delta) or math.isinf(e.delta) else 'nan'} | {rel} | {e.tol.describe()} | {e.verdict} |"
+            f"{delta} | {rel} | {e.tol.describe()} | {e.verdict} | {protocol} |"
         )
-    lines += ["", "↑ higher is better, ↓ lower is better; Δ = candidate − baseline; tolerance: how much worse the "
-              "candidate may be (relative to |baseline| or absolute, whichever is larger); — = reported, never a regression."]
+    lines += ["", "↑ higher is better, ↓ lower is better, no arrow: informational; Δ = candidate − baseline; tolerance: "
+              "how much worse the candidate may be (relative to |baseline| or absolute, whichever is larger); — = "
+              "reported, never a regression. A gated metric the candidate lacks, or has as no finite number, is a regression."]
+    shown = sorted({e.metric for e in cmp.entries if e.metric in INFORMATIONAL_WHY and not e.tol.gated}, key=list(INFORMATIONAL_WHY).index)
+    if shown:
+        lines += ["", "Informational (reported, never gated): " + "; ".join(f"`{m}`: {INFORMATIONAL_WHY[m]}" for m in shown) + "."]
     sections = [
+        ("Rows not comparable (same dataset, model and latent dim; another protocol)", cmp.not_comparable),
         ("Rows only in the candidate", cmp.only_candidate),
         ("Rows only in the baseline", cmp.only_baseline),
         ("Rows not compared (not in --model-map)", cmp.not_compared),

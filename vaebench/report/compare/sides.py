@@ -15,7 +15,7 @@ import numpy as np
 
 from vaebench.errors import UserError
 
-Key = tuple[str, str, int]  # (dataset, model, latent_dim)
+Key = tuple[str, str, int, "str | None"]  # identity.row_key: dataset, model label, latent dim, protocol id (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -24,20 +24,30 @@ class Stat:
     std: float  # sample std (ddof = 1); nan below 2 values
     n: int
     values: tuple[float, ...] | None = None  # the per-seed values, when read from run records
+    note: str | None = None  # why there is no number: "missing", "null in 1 of 3 seeds", "'abc' (not a number)"
 
     @classmethod
-    def of(cls, values: list[float]) -> Stat:
-        a = np.asarray(values, dtype=np.float64)
-        return cls(float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else math.nan, len(a), tuple(map(float, a)))
+    def of(cls, values: list[float | None]) -> Stat:
+        """Per-seed values; a None (null, or absent from a seed) counts as NaN, so the mean is NaN."""
+        a = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+        nulls = sum(v is None for v in values)
+        note = f"null or absent in {nulls} of {len(values)} seed{'s' if len(values) != 1 else ''}" if nulls else None
+        return cls(float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else math.nan, len(a), tuple(map(float, a)), note)
+
+    @classmethod
+    def missing(cls) -> Stat:
+        return cls(math.nan, math.nan, 0, note="missing")
 
     def summary(self) -> Stat:
         return dataclasses.replace(self, values=None)
 
     def show(self) -> str:
+        if self.n == 0:
+            return self.note or "—"
         text = fmt(self.mean)
         if self.n > 1 and math.isfinite(self.std):
             text += f" ± {self.std:.2g}"
-        return f"{text} (n={self.n})"
+        return f"{text} (n={self.n})" + (f", {self.note}" if self.note else "")
 
 
 @dataclass
@@ -46,8 +56,9 @@ class Row:
     n_seeds: int
     n_diverged: int
     seeds: tuple[int, ...] = ()
-    protocols: tuple[str, ...] = ()  # canonical JSON of each protocol seen (records only)
+    protocols: tuple[str, ...] = ()  # canonical JSON of each full protocol seen (records only)
     checksums: tuple[str, ...] = ()
+    scientific_protocol: dict | None = None  # what the protocol id hashes (records only)
 
 
 @dataclass
@@ -55,6 +66,7 @@ class Side:
     path: Path
     source: str  # "run records" or "table.csv"
     rows: dict[Key, Row]
+    protocol_known: bool = True  # False: a table.csv without a `protocol` column
 
     def describe(self) -> str:
         n = len(self.rows)
@@ -79,32 +91,25 @@ def load_side(path: Path, role: str) -> Side:
 
 
 def _side_from_records(folder: Path, role: str) -> Side:
-    from vaebench.report.table import model_label
+    """Rows keyed by `identity.row_key`; the records are schema-checked by `load_records`."""
+    from vaebench.report.identity import row_key, scientific_protocol
     from vaebench.store import load_records
 
     groups: dict[Key, list[dict]] = defaultdict(list)
     for r in load_records(folder):
-        s = r["spec"]
-        try:
-            key = (str(s["dataset"]), str(model_label(s)), int(s["latent_dim"]))
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{role}: {r.get('_path')} has no dataset/model/latent_dim in its spec") from None
-        groups[key].append(r)
+        groups[row_key(r["spec"])].append(r)
     rows = {}
     for key, recs in groups.items():
         ok = [r for r in recs if r.get("status") == "ok"]
-        values: dict[str, list[float]] = defaultdict(list)
-        for r in ok:
-            for name, v in (r.get("metrics") or {}).items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    values[name].append(float(v))
+        names = {name for r in ok for name in r["metrics"]}
         rows[key] = Row(
-            metrics={name: Stat.of(v) for name, v in values.items()},
+            metrics={name: Stat.of([r["metrics"].get(name) for r in ok]) for name in names},
             n_seeds=len(ok),
             n_diverged=len(recs) - len(ok),
-            seeds=tuple(sorted(r["spec"].get("seed", -1) for r in ok)),
-            protocols=tuple(sorted({json.dumps(r["spec"].get("protocol"), sort_keys=True) for r in recs})),
+            seeds=tuple(sorted(r["spec"]["seed"] for r in ok)),
+            protocols=tuple(sorted({json.dumps(r["spec"]["protocol"], sort_keys=True) for r in recs})),
             checksums=tuple(sorted({str((r.get("dataset") or {}).get("checksum")) for r in recs})),
+            scientific_protocol=scientific_protocol(recs[0]["spec"]["protocol"]),
         )
     return Side(folder, "run records", rows)
 
@@ -113,6 +118,22 @@ def _cell(value: str | None) -> float | None:
     if value is None or value.strip() == "":
         return None
     return float(value)
+
+
+def _metric_stat(raw: dict, metric: str, n: int, role: str, where: str) -> Stat | None:
+    """A metric's cells; in the candidate an unreadable cell is an invalid value (judged as a
+    regression), in the baseline it is bad input."""
+    try:
+        mean = _cell(raw.get(f"{metric}_mean"))
+        std = _cell(raw.get(f"{metric}_std"))
+    except ValueError:
+        text = raw.get(f"{metric}_mean")
+        if role == "baseline":
+            raise UserError(f"{role} {where}: `{metric}` is {text!r}, not a number; fix the baseline table") from None
+        return Stat(math.nan, math.nan, max(n, 1), note=f"{text!r} (not a number)")
+    if mean is None:
+        return None
+    return Stat(mean, math.nan if std is None else std, max(n, 1))
 
 
 def _side_from_table(path: Path, role: str) -> Side:
@@ -126,26 +147,21 @@ def _side_from_table(path: Path, role: str) -> Side:
     if missing:
         raise UserError(f"{role} {path}: not a vaebench table.csv (no column(s) {', '.join(missing)})")
     metrics = [c[: -len("_mean")] for c in cols if c.endswith("_mean")]
+    has_protocol = "protocol" in cols
     rows: dict[Key, Row] = {}
     for line, raw in enumerate(reader, start=2):
         try:
-            key = (raw["dataset"], raw["model"], int(raw["latent_dim"]))
+            protocol = (raw.get("protocol") or "").strip() or None
+            key = (raw["dataset"], raw["model"], int(raw["latent_dim"]), protocol)
             n = int(_cell(raw.get("n_seeds")) or 0) if "n_seeds" in cols else 1
             n_div = int(_cell(raw.get("n_diverged")) or 0)
-            stats = {}
-            for m in metrics:
-                mean = _cell(raw.get(f"{m}_mean"))
-                if mean is None:
-                    continue
-                std = _cell(raw.get(f"{m}_std"))
-                stats[m] = Stat(mean, math.nan if std is None else std, max(n, 1))
         except (TypeError, ValueError) as exc:
             raise UserError(f"{role} {path}, line {line}: unreadable value ({exc})") from None
+        stats = {m: s for m in metrics if (s := _metric_stat(raw, m, n, role, f"{path}, line {line}")) is not None}
         if key in rows:
             raise UserError(f"{role} {path}: row {key} appears twice")
         rows[key] = Row(stats, n, n_div)
-    return Side(path, "table.csv", rows)
-
+    return Side(path, "table.csv", rows, protocol_known=has_protocol)
 
 
 def summaries(side: Side) -> Side:

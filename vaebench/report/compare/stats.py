@@ -32,23 +32,25 @@ def welch_p(cand: Stat, base: Stat) -> float | None:
 
 
 def _worse_by(cand: float, base: float, higher_is_better: bool) -> float:
-    """How much worse the candidate is (negative: better); a NaN candidate is infinitely worse."""
-    if math.isnan(cand) and math.isnan(base):
-        return 0.0
-    if math.isnan(cand):
-        return math.inf
-    if math.isnan(base):
-        return -math.inf
-    if cand == base:  # also inf == inf
-        return 0.0
+    """How much worse the candidate is (negative: better). A candidate that is not a finite number
+    (NaN, inf, missing) where the baseline's is finite is infinitely worse."""
+    if not (math.isfinite(cand) and math.isfinite(base)):
+        if cand == base or (math.isnan(cand) and math.isnan(base)):
+            return 0.0
+        return -math.inf if math.isfinite(cand) else math.inf
     return base - cand if higher_is_better else cand - base
 
 
 def judge(metric: str, cand: Stat, base: Stat, tol: Tolerance, alpha: float, tolerance_only: bool) -> tuple[float | None, str, str]:
-    """(p, verdict, status) for one metric of one row."""
+    """(p, verdict, status) for one metric of one row. A gated metric that the candidate lacks
+    (`Stat.missing()`) or has as no finite number where the baseline has one is a REGRESSION."""
     p = None if metric == DIVERGED else welch_p(cand, base)
     if metric == DIVERGED:
         verdict = "n/a (count)"
+    elif cand.n == 0:
+        verdict = "missing in the candidate"
+    elif not math.isfinite(cand.mean) and math.isfinite(base.mean):
+        verdict = "not a finite number in the candidate"
     elif p is None:
         verdict = "n/a (1 seed)" if min(cand.n, base.n) < 2 else "n/a (no std)"
     elif p < alpha:
