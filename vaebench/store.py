@@ -120,7 +120,8 @@ def record_validator():
 
     import jsonschema
 
-    schema = json.loads(resources.files("vaebench").joinpath(RECORD_SCHEMA).read_text())
+    folder, name = RECORD_SCHEMA.split("/")
+    schema = json.loads(resources.files("vaebench").joinpath(folder).joinpath(name).read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
