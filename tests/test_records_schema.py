@@ -13,7 +13,6 @@ import jsonschema
 import pytest
 
 from vaebench.cli import main as vaebench_main
-from vaebench.compare_cli import main as compare_main
 from vaebench.config import ModelSpec, Protocol, RunSpec
 from vaebench.errors import UserError
 from vaebench.store import RECORD_SCHEMA, RunStore, load_records, record_validator
@@ -117,7 +116,7 @@ def test_a_bad_record_is_exit_2_naming_file_and_field(capsys, tmp_path, path, va
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: {message}") and err.count("\n") == 1
     assert not (folder / "table.csv").exists()  # fails closed: nothing written from a bad folder
-    assert compare_main([str(folder), str(folder)]) == 2
+    assert vaebench_main(["compare", str(folder), str(folder)]) == 2
     assert str(bad) in capsys.readouterr().err
 
 
