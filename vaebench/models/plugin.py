@@ -25,7 +25,7 @@ import re
 import sys
 from typing import Any
 
-from vaebench.config import ModelSpec
+from vaebench.specs import ModelSpec
 from vaebench.errors import UserError
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaebench.config import ModelSpec
+from vaebench.specs import ModelSpec
 from vaebench.errors import UserError
 
 # name -> (class path, default hyper-parameters; only these keys may be set in a suite)
