@@ -111,7 +111,7 @@ class RunSpec:
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
         }
         if self.dataset_params:
-            d["dataset_params"] = dict(self.dataset_params)
+            d["dataset_params"] = {k: _plain(v) for k, v in self.dataset_params}
         return d
 
     @property
@@ -131,6 +131,11 @@ class RunSpec:
         d["model_label"] = model_label(d) if ":" not in self.model.name else label(self.model.name, d["model_params"], self.model.defaults_dict())
         d["protocol_id"] = protocol_id(d["protocol"])
         return d
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON holds it (lists, not the tuples that keep specs hashable)."""
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 # ---------------------------------------------------------------- loading and validation

@@ -1,4 +1,5 @@
-"""What a suite names: a model or a dataset with its parameters (defaults filled in).
+"""What a suite names: a model or a dataset with its parameters (defaults filled in), and the
+label that names one in tables and file names (`vae[beta=8]`).
 
 Plain data with no vaebench imports, so that `config` (which parses suites) and the model and
 data registries (which resolve names into these specs) can all import it without a circle.
@@ -41,6 +42,24 @@ class DatasetSpec:
 
     def __str__(self) -> str:
         """`name`, or `name[key=value,...]` with the parameters that differ from the defaults."""
-        from vaebench.report.identity import label
-
         return label(self.name, self.params_dict(), dict(self.defaults))
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as it reads in a label: 4.0 -> 4, 0.25 -> 0.25, True -> true."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(format_value(v) for v in value) + ")"
+    return str(value)
+
+
+def label(name: str, params: dict[str, Any], defaults: dict[str, Any] | None) -> str:
+    """`name[key=value,...]` with the parameters that differ from `defaults` (all of them when
+    the defaults are unknown), sorted by key; just `name` when none differ."""
+    shown = {k: v for k, v in sorted(params.items()) if defaults is None or k not in defaults or defaults[k] != v}
+    if not shown:
+        return name
+    return f"{name}[" + ",".join(f"{k}={format_value(v)}" for k, v in shown.items()) + "]"
