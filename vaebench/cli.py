@@ -81,12 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args) -> int:
     from rich.console import Console
 
-    from vaebench.config import apply_set_overrides, expand, load_suite, parse_shard, shard_runs, with_overrides
+    from vaebench.config import expand, load_suite, parse_shard, shard_runs, with_overrides
     from vaebench.data.registry import check_dataset_name, dataset_status
     from vaebench.store import RunStore
 
-    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
-    suite = apply_set_overrides(suite, args.set)
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast, args.set)
     for name in suite.datasets:
         check_dataset_name(name)
     out = args.out or Path("runs") / suite.name

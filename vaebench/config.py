@@ -360,7 +360,9 @@ def with_overrides(
     fid_backbone: str | None = None,
     max_steps: int | None = None,
     fast: bool = False,
+    sets: list[str] | None = None,
 ) -> SuiteSpec:
+    """The suite with the command line's overrides; `sets` (`--set protocol.KEY=VALUE`) last."""
     changes: dict[str, Any] = {}
     protocol_changes: dict[str, Any] = {}
     if datasets:
@@ -385,7 +387,7 @@ def with_overrides(
         protocol_changes.update(precision="bf16-mixed", compile="default", channels_last=True)
     if protocol_changes:
         changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
-    return dataclasses.replace(suite, **changes)
+    return apply_set_overrides(dataclasses.replace(suite, **changes), sets)
 
 
 def apply_set_overrides(suite: SuiteSpec, items: list[str] | None) -> SuiteSpec:

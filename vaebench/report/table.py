@@ -21,8 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vaebench.metrics.catalog import INFORMATIONAL_WHY, describe_metric, direction_word, metric_names
-from vaebench.report.identity import ENGINEERING_KEYS, ROW_KEY, format_value, model_label, row_key, scientific_protocol
+from vaebench.metrics.catalog import (
+    INFORMATIONAL_WHY,
+    describe_metric,
+    direction_word,
+    metric_names,
+)
+from vaebench.report.identity import (
+    ENGINEERING_KEYS,
+    ROW_KEY,
+    format_value,
+    model_label,
+    row_key,
+    scientific_protocol,
+)
 from vaebench.store import atomic_write_text
 
 KEY = ROW_KEY  # (dataset, model, latent_dim, protocol)
