@@ -99,6 +99,14 @@ def test_dataset_parameters_are_declared_and_checked(toy):
         suite(datasets=["toy", {"name": "toy", "scale": 1}])
 
 
+def test_an_undeclared_dataset_parameter_exits_2_from_the_cli(cli, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ndatasets: [{name: digits, noise: 0.1}]\nmodels: [pca]\nlatent_dims: [2]\nseeds: [0]\n")
+    res = cli("run", "--suite", str(path), "--dry-run", "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr == f"error: {path}: dataset 'digits' has no parameter(s) ['noise']; its parameters: none\n"
+
+
 def test_dataset_grids_and_list_valued_parameters(toy):
     s = suite(datasets=[{"name": "toy", "scale": [0.5, 1], "sizes": {"value": [4, 4]}}])
     assert [d.params_dict() for d in s.datasets] == [{"flip": False, "scale": s_, "sizes": (4, 4)} for s_ in (0.5, 1.0)]

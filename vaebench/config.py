@@ -212,7 +212,7 @@ def parse_models(entry: Any, origin: str = "suite") -> list[ModelSpec]:
     """`vae`, `{name: vae, beta: 4}` or a grid `{name: vae, beta: [1, 4]}` (see `grid`); names
     and parameters are checked by the model registry."""
     name, params = _entry(entry, "model", origin)
-    return [resolve_model(name, p) for p in grid(params, f"{origin}: model {name!r}")]
+    return [_named(origin, resolve_model, name, p) for p in grid(params, f"{origin}: model {name!r}")]
 
 
 def parse_model(entry: Any, origin: str = "suite") -> ModelSpec:
@@ -229,7 +229,15 @@ def parse_datasets(entry: Any, origin: str = "suite") -> list[DatasetSpec]:
     from vaebench.data.registry import resolve_dataset
 
     name, params = _entry(entry, "dataset", origin)
-    return [resolve_dataset(name, p) for p in grid(params, f"{origin}: dataset {name!r}")]
+    return [_named(origin, resolve_dataset, name, p) for p in grid(params, f"{origin}: dataset {name!r}")]
+
+
+def _named(origin: str, resolve, name: str, params: dict[str, Any]):
+    """`resolve(name, params)`, its errors prefixed with where the entry was written."""
+    try:
+        return resolve(name, params)
+    except UserError as exc:
+        raise UserError(f"{origin}: {exc}") from None
 
 
 def _entry(entry: Any, what: str, origin: str) -> tuple[str, dict[str, Any]]:
