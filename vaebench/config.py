@@ -21,9 +21,7 @@ import yaml
 from vaebench import __version__
 from vaebench.errors import UserError
 from vaebench.models.registry import resolve_model
-from vaebench.specs import DatasetSpec, ModelSpec, Params
-
-__all__ = ["DatasetSpec", "ModelSpec", "Protocol", "RunSpec", "SuiteSpec"]  # the specs live in vaebench.specs
+from vaebench.specs import DatasetSpec, ModelSpec, Params  # noqa: F401 (ModelSpec: re-exported)
 
 SUITES_PACKAGE = "vaebench.suites"
 

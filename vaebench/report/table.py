@@ -31,14 +31,13 @@ from vaebench.report.identity import (
     ENGINEERING_KEYS,
     ROW_KEY,
     format_value,
-    model_label,
+    model_label,  # noqa: F401 (report.compare imports it from here)
     row_key,
     scientific_protocol,
 )
 from vaebench.store import atomic_write_text
 
 KEY = ROW_KEY  # (dataset, model, latent_dim, protocol)
-__all__ = ["KEY", "build_rows", "model_label", "to_csv", "to_markdown", "write_tables"]  # model_label: compare's
 
 
 def protocol_json(spec: dict) -> str:
