@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="opt-in fast mode: bf16 autocast, channels_last, torch.compile (a different run id; GPU)")
     run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
                      help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
+    run.add_argument("--set", action="append", metavar="protocol.KEY=VALUE",
+                     help="override one protocol field (VALUE read as YAML, validated like the suite file); repeatable")
     run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
     run.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
     run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
@@ -83,7 +85,7 @@ def cmd_run(args) -> int:
     from vaebench.data.registry import check_dataset_name, dataset_status
     from vaebench.store import RunStore
 
-    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast, args.set)
     for name in suite.datasets:
         check_dataset_name(name)
     out = args.out or Path("runs") / suite.name

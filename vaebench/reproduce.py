@@ -59,18 +59,21 @@ def load_record(path: Path) -> dict[str, Any]:
 def rebuild_spec(record: dict[str, Any], origin: str = "record"):
     """The RunSpec that the current code builds from the record's spec."""
     from vaebench.config import RunSpec, parse_protocol
+    from vaebench.data.registry import resolve_dataset
     from vaebench.models.registry import resolve_model
 
     s = record["spec"]
-    if not isinstance(s["model_params"], dict) or not isinstance(s["protocol"], dict):
-        raise UserError(f"{origin}: spec.model_params and spec.protocol must be mappings")
+    dataset_params = s.get("dataset_params", {})  # absent: a dataset without parameters
+    if not all(isinstance(s[k], dict) for k in ("model_params", "protocol")) or not isinstance(dataset_params, dict):
+        raise UserError(f"{origin}: spec.model_params, spec.dataset_params and spec.protocol must be mappings")
     try:
         latent_dim, seed = int(s["latent_dim"]), int(s["seed"])
     except (TypeError, ValueError):
         raise UserError(f"{origin}: spec.latent_dim and spec.seed must be integers") from None
     protocol = parse_protocol(dict(s["protocol"]), f"{origin}: spec")
     model = resolve_model(str(s["model"]), dict(s["model_params"]))
-    return RunSpec(str(s.get("suite", "reproduce")), str(s["dataset"]), model, latent_dim, seed, protocol)
+    dataset = resolve_dataset(str(s["dataset"]), dataset_params)
+    return RunSpec(str(s.get("suite", "reproduce")), dataset.name, model, latent_dim, seed, protocol, dataset.params)
 
 
 def _default_accelerator(device: str | None) -> tuple[str, str | None]:
@@ -169,7 +172,7 @@ def cmd_reproduce(args) -> int:
         out_runs = (Path(out) / "runs").resolve()
         if record_dir in (out_runs, Path(out).resolve()):
             raise UserError(f"--out {out} is the record's own results folder; choose another (reproduce never overwrites)")
-    splits = load_dataset(spec.dataset, getattr(args, "data_root", None))
+    splits = load_dataset(spec.dataset_spec, getattr(args, "data_root", None))
     stored_checksum = (record.get("dataset") or {}).get("checksum")
     if stored_checksum and stored_checksum != splits.checksum:
         warn.append(f"dataset {spec.dataset}: checksum differs from the record's: this is not the same data")

@@ -144,7 +144,7 @@ def run_suite(
     git_sha()  # stamp the records with the code as it was when the sweep started
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
-    data = {name: load_dataset(name, data_root) for name in {s.dataset for s in runs}}  # fails fast on bad data
+    data = {d: load_dataset(d, data_root) for d in {s.dataset_spec for s in runs}}  # fails fast on bad data
     store = RunStore(out)
     if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
@@ -162,7 +162,7 @@ def run_suite(
                 continue
             bar.start(spec.run_id)
             checkpoint = store.checkpoint_path(spec.run_id)
-            record, visuals = run_one(spec, data[spec.dataset], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
+            record, visuals = run_one(spec, data[spec.dataset_spec], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
             finished += 1
             diverged += record["status"] == "diverged"
             if zero:
