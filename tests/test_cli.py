@@ -108,3 +108,30 @@ def test_list_shows_suites_models_and_dataset_availability(cli):
     assert res.returncode == 0, res.stderr
     for word in ("smoke", "latent_dim", "pca", "cvae", "digits", "fashion_mnist", "available"):
         assert word in res.stdout
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_before_or_after_the_command(capsys, where):
+    argv = ["run", "--suite", "nope"]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    code, err = _run(capsys, *argv)
+    assert code == 2 and "Traceback" in err and "unknown suite 'nope'" in err
+    code, err = _run(capsys, "run", "--suite", "nope")
+    assert code == 2 and "Traceback" not in err
+
+
+def test_every_command_is_its_own_module_and_the_cli_imports_no_circle():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vaebench import cli
+
+    assert {m.__name__.rsplit(".", 1)[1] for m in cli.COMMANDS} == {
+        "run", "list_cmd", "report", "compare", "reproduce", "fid_backbone"}
+    top = Path(cli.__file__).parents[1]
+    assert not [n for n in ("cli.py", "compare_cli.py", "fid_cli.py", "reproduce.py") if (top / n).exists()]
+    # each command module imports on its own, in a fresh interpreter (an import circle would fail)
+    for m in cli.COMMANDS:
+        res = subprocess.run([sys.executable, "-c", f"import {m.__name__}"], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr

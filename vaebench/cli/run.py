@@ -1,0 +1,131 @@
+"""`python -m vaebench run --suite NAME`: train and evaluate a suite's runs, skipping finished ones."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vaebench.cli._args import add_data_root, csv, parse_devices
+from vaebench.errors import UserError
+
+EXIT_DIVERGED = 3
+
+
+def add_parser(subparsers):
+    run = subparsers.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
+    run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
+    run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names")
+    run.add_argument("--models", type=csv(str), help="override: comma-separated model names")
+    run.add_argument("--latent-dims", type=csv(int), help="override: e.g. 2,4,8")
+    run.add_argument("--seeds", type=csv(int), help="override: e.g. 0,1,2")
+    run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
+    run.add_argument("--max-steps", type=int, help="override the protocol's maximum optimizer steps")
+    run.add_argument("--fast", action="store_true",
+                     help="opt-in fast mode: bf16 autocast, channels_last, torch.compile (a different run id; GPU)")
+    run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
+                     help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
+    run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
+    add_data_root(run)
+    run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
+    run.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices per node: auto, 1, 2, ...")
+    run.add_argument("--num-nodes", type=int, default=1, help="Lightning nodes for each run (DDP across machines)")
+    run.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (one run on several devices)")
+    run.add_argument("--shard", help="run only shard i of n of the suite (i/n, 0 <= i < n), e.g. a job-array index")
+    run.add_argument("--devices-per-run", type=int,
+                     help="run independent runs side by side, each on this many of --devices (a worker pool)")
+    run.add_argument("--runs-per-device", type=int, default=1,
+                     help="concurrent runs per device group (small models: fill a big GPU); implies a worker pool")
+    run.add_argument("--wandb", choices=["online", "offline", "disabled"],
+                     help="Weights & Biases mode (default: online with an API key configured, else offline)")
+    run.add_argument("--wandb-project", default="vaebench", help="W&B project (group = suite, name = run id)")
+    run.add_argument("--no-report", action="store_true", help="do not rebuild the table and plots at the end (pool workers)")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
+    run.set_defaults(handler=cmd_run)
+    return run
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from vaebench.config import expand, load_suite, parse_shard, shard_runs, with_overrides
+    from vaebench.data.registry import check_dataset_name, dataset_status
+    from vaebench.store import RunStore
+
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
+    for name in suite.datasets:
+        check_dataset_name(name)
+    out = args.out or Path("runs") / suite.name
+    console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
+    if args.dry_run:
+        store = RunStore(out)
+        for spec in shard_runs(expand(suite), parse_shard(args.shard)):
+            print(f"{'done ' if store.is_done(spec.run_id) else 'todo '} {spec.run_id}")
+        for name in suite.datasets:
+            ok, where = dataset_status(name, args.data_root)
+            print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
+        return 0
+
+    from vaebench.ranks import is_global_zero
+    from vaebench.report import build_report
+    from vaebench.runner.sweep import run_suite
+    from vaebench.runner.train import Launch
+
+    shard = parse_shard(args.shard)
+    if args.devices_per_run is not None or args.runs_per_device > 1:
+        args.suite_name = suite.name
+        return _run_pool(args, out, console)
+    if args.num_nodes < 1:
+        raise UserError("--num-nodes must be >= 1")
+    launch = Launch(args.accelerator, args.devices, args.num_nodes, args.strategy)
+    tracker = _tracker(args, suite.name, out, console) if is_global_zero() else None
+    summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
+    if not is_global_zero():
+        return 0  # DDP rank > 0: rank 0 writes the records and the table
+    rows = 0
+    if not args.no_report:
+        report = build_report(out)
+        rows = report["rows"]
+        if tracker is not None and shard is None:  # a shard's table is partial; `report` makes the whole one
+            from vaebench.report.table import build_rows
+            from vaebench.store import load_records
+
+            tracker.log_table(build_rows(load_records(out)))
+        console.print(f"table: {out / 'table.md'} ({rows} rows), {len(report['plots'])} plots")
+    console.print(
+        f"{summary.finished} run(s) finished, {summary.skipped} skipped, {summary.diverged} diverged in {summary.seconds:.1f}s"
+    )
+    if summary.diverged:
+        print(f"error: {summary.diverged} run(s) diverged (NaN/inf loss); their records say where", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
+
+
+def _tracker(args, group: str, out: Path, console):
+    if args.wandb == "disabled":
+        return None
+    from vaebench.tracking import Tracker, resolve_mode
+
+    mode = resolve_mode(args.wandb)
+    if mode == "disabled":
+        return None
+    return Tracker(mode, project=args.wandb_project, out_dir=out, group=group, console=console)
+
+
+def _run_pool(args, out: Path, console) -> int:
+    from vaebench.report import build_report
+    from vaebench.runner import pool
+
+    if args.shard or args.strategy != "auto" or args.num_nodes != 1:
+        raise UserError("a worker pool (--devices-per-run / --runs-per-device) cannot be combined with --shard, --strategy or --num-nodes")
+    workers = pool.plan(args.accelerator, args.devices, args.devices_per_run or 1, args.runs_per_device)
+    code = pool.run_pool(sys.argv[1:] if args.argv is None else args.argv, workers, out, console)
+    report = build_report(out)
+    tracker = _tracker(args, args.suite_name, out, console)
+    if tracker is not None:  # the workers log their runs; the table is the parent's
+        from vaebench.report.table import build_rows
+        from vaebench.store import load_records
+
+        tracker.log_table(build_rows(load_records(out)))
+    console.print(f"{len(workers)} workers; table: {out / 'table.md'} ({report['rows']} rows)")
+    return code
