@@ -13,6 +13,7 @@ import traceback
 import warnings
 
 from vaebench.cli import compare, fid_backbone, list_cmd, report, reproduce, run
+from vaebench.cli._signals import Interrupted
 from vaebench.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -47,6 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED

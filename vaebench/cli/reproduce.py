@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vaebench.cli._args import add_data_root, parse_devices
+from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
 
 _SPEC_KEYS = ("dataset", "model", "model_params", "latent_dim", "seed", "protocol")
@@ -180,7 +181,8 @@ def cmd_reproduce(args) -> int:
         if note:
             warn.append(note)
     print(f"reproducing {stored_id} from {path} (accelerator {accelerator})", flush=True)
-    new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
+    with sigint_raises_interrupted():
+        new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
     warn += provenance_differences(record.get("provenance"), new.get("provenance") or {})
     if record.get("status") != new.get("status"):
         warn.append(f"status differs: stored {record.get('status')}, now {new.get('status')}"

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from vaebench.cli._args import add_data_root, csv, parse_devices
+from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
 
 EXIT_DIVERGED = 3
@@ -79,7 +80,8 @@ def cmd_run(args) -> int:
         raise UserError("--num-nodes must be >= 1")
     launch = Launch(args.accelerator, args.devices, args.num_nodes, args.strategy)
     tracker = _tracker(args, suite.name, out, console) if is_global_zero() else None
-    summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
+    with sigint_raises_interrupted():
+        summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
     if not is_global_zero():
         return 0  # DDP rank > 0: rank 0 writes the records and the table
     rows = 0
