@@ -39,4 +39,19 @@ def test_ctrl_c_during_training_exits_130_and_keeps_finished_runs(tmp_path):
     for data in records.values():
         assert json.loads(data)["status"] == "ok"
     assert not list(out.rglob("*.tmp"))  # no half-written file left behind
-    assert list((out / "checkpoints").glob("digits-vae-*.ckpt"))  # the VAE resumes from here
+    ckpt = list((out / "checkpoints").glob("digits-vae-*.ckpt"))
+    assert len(ckpt) == 1  # the VAE resumes from here
+
+    # --dry-run tells the three states apart, with the partial run's epoch, and counts them
+    res = subprocess.run([sys.executable, "-m", "vaebench", *argv, "--dry-run"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert sum(line.startswith("done ") for line in lines) == 2
+    partial = [line for line in lines if line.startswith("partial ")]
+    import torch
+
+    epoch = torch.load(ckpt[0], map_location="cpu", weights_only=True)["epoch"]
+    assert len(partial) == 1 and ckpt[0].stem in partial[0] and f"epoch {epoch + 1}/400 done" in partial[0]
+    assert "runs: 4: 2 done, 1 partial, 1 to do" in res.stdout
+    assert "expected time on this cpu" in res.stdout

@@ -49,23 +49,17 @@ def add_parser(subparsers):
 def cmd_run(args) -> int:
     from rich.console import Console
 
-    from vaebench.config import expand, load_suite, parse_shard, shard_runs, with_overrides
-    from vaebench.data.registry import check_dataset_name, dataset_status
-    from vaebench.store import RunStore
+    from vaebench.config import load_suite, parse_shard, with_overrides
+    from vaebench.data.registry import check_data_root, check_dataset_name
 
     suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
     for name in suite.datasets:
         check_dataset_name(name)
+    check_data_root(args.data_root)
     out = args.out or Path("runs") / suite.name
     console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
     if args.dry_run:
-        store = RunStore(out)
-        for spec in shard_runs(expand(suite), parse_shard(args.shard)):
-            print(f"{'done ' if store.is_done(spec.run_id) else 'todo '} {spec.run_id}")
-        for name in suite.datasets:
-            ok, where = dataset_status(name, args.data_root)
-            print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
-        return 0
+        return _dry_run(suite, out, args)
 
     from vaebench.ranks import is_global_zero
     from vaebench.report import build_report
@@ -131,3 +125,44 @@ def _run_pool(args, out: Path, console) -> int:
         tracker.log_table(build_rows(load_records(out)))
     console.print(f"{len(workers)} workers; table: {out / 'table.md'} ({report['rows']} rows)")
     return code
+
+
+def _dry_run(suite, out: Path, args) -> int:
+    """The runs (done, partial with their epoch, to do), the data sets verified against their
+    checksums, the counts and the expected time; exit 2 when the real run would fail on data."""
+    from vaebench.config import expand, parse_shard, shard_runs
+    from vaebench.data.registry import dataset_status, load_dataset
+    from vaebench.errors import DataError
+    from vaebench.runner.estimate import checkpoint_epochs, estimate
+    from vaebench.store import RunStore
+
+    store = RunStore(out)
+    runs = shard_runs(expand(suite), parse_shard(args.shard))
+    todo = [spec for spec in runs if not store.is_done(spec.run_id)]
+    partial = checkpoint_epochs(store, todo)
+    for spec in runs:
+        if spec not in todo:
+            print(f"done     {spec.run_id}")
+        elif spec.run_id in partial:
+            print(f"partial  {spec.run_id}  epoch {partial[spec.run_id]}/{spec.protocol.max_epochs} "
+                  "done, resumes from its checkpoint")
+        else:
+            print(f"todo     {spec.run_id}")
+    missing = []
+    for name in suite.datasets:
+        ok, where = dataset_status(name, args.data_root, verify=True)
+        print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
+        if not ok:
+            missing.append(f"dataset {name}: {where}")
+    n_partial = len(partial)
+    print(f"runs: {len(runs)}: {len(runs) - len(todo)} done, {n_partial} partial, {len(todo) - n_partial} to do")
+    if missing:
+        raise DataError(missing[0])
+    if todo:
+        data = {name: load_dataset(name, args.data_root) for name in {s.dataset for s in todo}}
+        plan = estimate(todo, data, args.accelerator, partial)
+        print(plan.summary(what="left"))
+        for note in plan.notes:
+            print(f"  {note}")
+    return 0
+

@@ -33,6 +33,7 @@ from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
+from vaebench.runner.estimate import checkpoint_epochs, estimate
 from vaebench.runner.evaluate import evaluate
 from vaebench.runner.progress import SweepProgress
 from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
@@ -152,8 +153,11 @@ def run_suite(
     skipped = len(done)
     finished = diverged = 0
     where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
-    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet) as bar:
+    todo = [spec for spec in runs if spec.run_id not in done]
+    plan = estimate(todo, data, launch.accelerator, checkpoint_epochs(store, todo)) if zero and not quiet and todo else None
+    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet, plan=plan) as bar:
         bar.skipped(skipped)
+        bar.plan_runs([spec.run_id for spec in todo])
         for spec in runs:
             if spec.run_id in done:
                 continue
