@@ -139,9 +139,10 @@ def _dry_run(suite, out: Path, args) -> int:
     store = RunStore(out)
     runs = shard_runs(expand(suite), parse_shard(args.shard))
     todo = [spec for spec in runs if not store.is_done(spec.run_id)]
+    todo_ids = {spec.run_id for spec in todo}
     partial = checkpoint_epochs(store, todo)
     for spec in runs:
-        if spec not in todo:
+        if spec.run_id not in todo_ids:
             print(f"done     {spec.run_id}")
         elif spec.run_id in partial:
             print(f"partial  {spec.run_id}  epoch {partial[spec.run_id]}/{spec.protocol.max_epochs} "

@@ -71,8 +71,9 @@ class Estimate:
         if self.unknown:
             line += f" ({self.unknown} not measurable: not counted)"
         if self.device == "cpu" and self.total > LONG_S:
-            line += ("\nthat is long for a CPU: use a GPU (--accelerator gpu), or a CPU-sized run: the smoke "
-                     "suite, or fewer --latent-dims / --seeds / --models, or --max-epochs / --max-steps")
+            line += ("\nthat is long for a CPU: use a GPU (--accelerator gpu), or a CPU-sized suite (smoke, or "
+                     "benchmarks/suites/latent_dim_cpu_subset.yaml in the repository), or cut this one with "
+                     "--latent-dims / --seeds / --models / --max-epochs")
         return line
 
 
