@@ -84,9 +84,12 @@ def test_eta_is_work_left_not_runs_left():
         assert eta_seconds(bar.work_total, bar.work_done, 90.0) == pytest.approx(54 * 1600)
         assert bar.eta() == pytest.approx(54 * 1600, rel=0.01)
         # counting runs, as before, would have said 54/18 x 90 s = 4.5 minutes
+        bar.start("net0")
+        bar.within_run(0.5)  # half its steps trained: the sweep moves within a long run
+        assert bar.work_done == pytest.approx(90 + 0.9 * 0.5 * 1600)
     # the line printed when the 18th run finished (instantly here: faster than expected, so
     # the ETA is scaled down, but by the prior-weighted speed, not to minutes)
-    last = bar.console.file.getvalue().splitlines()[-1]
+    last = [line for line in bar.console.file.getvalue().splitlines() if line.startswith("[18/72]")][-1]
     hours = re.search(r"\(ETA (\d+):\d\d:\d\d\)$", last)
     assert last.startswith("[18/72] pca17") and hours and int(hours.group(1)) >= 18, last
 

@@ -62,16 +62,18 @@ class _EpochBar(Callback):
         self.sweep = sweep
         self.progress, self.task = sweep.progress, sweep.epoch_task
 
+    steps = float("inf")  # the run's optimizer steps (max_epochs or max_steps)
+
     def on_train_epoch_start(self, trainer, pl_module):
         total = trainer.num_training_batches
         self.progress.reset(self.task, total=total if total != float("inf") else None,
                             description=f"  epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+        self.steps = trainer.estimated_stepping_batches
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.progress.advance(self.task)
-        steps = trainer.estimated_stepping_batches
-        if steps and steps != float("inf"):
-            self.sweep.within_run(min(1.0, trainer.global_step / steps))
+        if 0 < self.steps < float("inf"):
+            self.sweep.within_run(min(1.0, trainer.global_step / self.steps))
 
 
 class SweepProgress:
