@@ -41,7 +41,8 @@ def add_parser(subparsers):
     run.add_argument("--wandb-project", default="vaebench", help="W&B project (group = suite, name = run id)")
     run.add_argument("--no-report", action="store_true", help="do not rebuild the table and plots at the end (pool workers)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    run.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
+    run.add_argument("--dry-run", action="store_true", help="list the runs (done, partial with its epoch, todo), verify the data sets' checksums, print the "
+                     "counts and the expected time; run nothing (exit 2 when the data would fail the run)")
     run.set_defaults(handler=cmd_run)
     return run
 
