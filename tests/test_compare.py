@@ -13,7 +13,8 @@ import pytest
 import torch
 from scipy import stats
 
-from vaebench.compare_cli import cmd_compare, main
+from vaebench.cli import main
+from vaebench.cli.compare import cmd_compare
 from vaebench.config import ModelSpec, Protocol, RunSpec
 from vaebench.errors import UserError
 from vaebench.metrics.catalog import DISENTANGLEMENT_METRICS

@@ -359,7 +359,7 @@ def test_good_model_beats_untrained(digits, cache_dir):
 
 
 def test_cmd_fid_backbone(digits, backbone, cache_dir, capsys):
-    from vaebench.fid_cli import add_parser, cmd_fid_backbone
+    from vaebench.cli.fid_backbone import add_parser, cmd_fid_backbone
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))

@@ -9,12 +9,13 @@ its runs' ids are what they were before datasets had parameters.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from vaebench.data import dsprites, fashion_mnist
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
-from vaebench.errors import UserError
+from vaebench.errors import DataError, UserError
 from vaebench.specs import DatasetSpec
 
 
@@ -34,6 +35,14 @@ def check_dataset_name(dataset: str | DatasetSpec) -> None:
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+
+
+def check_data_root(data_root) -> None:
+    """A data root the user named must be a folder (every dataset; those that need no files
+    ignore its contents, but a mistyped path is still a mistake)."""
+    if data_root and not Path(data_root).is_dir():
+        raise DataError(f"--data-root {data_root} does not exist or is not a folder; give the folder that holds "
+                        "the data set's files, or leave --data-root out to use the system copy")
 
 
 def resolve_dataset(name: str, params: dict[str, Any] | None = None) -> DatasetSpec:
@@ -78,21 +87,40 @@ def load_dataset(dataset: str | DatasetSpec, data_root=None) -> Splits:
     """The splits of a dataset given by name (default parameters) or by its resolved spec."""
     spec = _spec(dataset)
     check_dataset_name(spec)
+    check_data_root(data_root)
     return DATASETS[spec.name].loader(data_root, **spec.params_dict())
 
 
-def dataset_status(dataset: str | DatasetSpec, data_root=None) -> tuple[bool, str]:
-    """(available here, where from or how to get it) without loading the data."""
+def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = False) -> tuple[bool, str]:
+    """(available here, where from or how to get it). Without loading the data, unless `verify`:
+    then files are read and checked against their SHA-256 (a corrupted file is not available)."""
     check_dataset_name(dataset)
+    check_data_root(data_root)
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     if name == "digits":
-        return True, "ships with scikit-learn"
+        return True, "ships with scikit-learn" + (" (ignores --data-root)" if data_root else "")
     if name == "dsprites":
         official = dsprites.find_official_file(data_root)
-        return True, str(official) if official else "rendered procedurally (no official .npz under --data-root)"
-    if name == "fashion_mnist":
-        files = fashion_mnist.find_files(data_root)
-        if files is not None:
-            return True, str(next(iter(files.values())).parent)
+        if official is None:
+            return True, "rendered procedurally (no official .npz under --data-root)"
+        if verify:
+            try:
+                dsprites.ground_truth(data_root)
+            except DataError as exc:
+                return False, str(exc)
+        return True, str(official)
+    if name != "fashion_mnist":
+        return True, "registered"
+    files = fashion_mnist.find_files(data_root)
+    if files is None:
+        if data_root:
+            return False, fashion_mnist.not_under_root(data_root)
         return False, f"not found: {fashion_mnist.HOW_TO_GET} (or let torchvision download it, with network)"
-    return True, "registered"
+    if verify:
+        try:
+            for stem, path in files.items():
+                fashion_mnist.read_verified(path, stem)
+        except DataError as exc:
+            return False, str(exc)
+        return True, f"{next(iter(files.values())).parent} (SHA-256 verified)"
+    return True, str(next(iter(files.values())).parent)

@@ -33,6 +33,7 @@ from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
+from vaebench.runner.estimate import checkpoint_epochs, estimate
 from vaebench.runner.evaluate import evaluate
 from vaebench.runner.fit_cache import seed_changes
 from vaebench.runner.progress import SweepProgress
@@ -150,13 +151,15 @@ def run_suite(
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
             remove_stale_temp_files(folder)
     start = time.perf_counter()
-    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
     skipped = len(done)
     finished = diverged = 0
     where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
-    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet) as bar:
+    todo = [spec for spec in runs if spec.run_id not in done]
+    plan = estimate(todo, data, launch.accelerator, checkpoint_epochs(store, todo)) if zero and not quiet and todo else None
+    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet, plan=plan) as bar:
         bar.skipped(skipped)
+        bar.plan_runs([spec.run_id for spec in todo])
         for spec in runs:
             if spec.run_id in done:
                 continue

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vaebench.cli import parse_devices
+from vaebench.cli._args import add_data_root, parse_devices
+from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
 
 _SPEC_KEYS = ("dataset", "model", "model_params", "latent_dim", "seed", "protocol")
@@ -31,11 +32,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "metric: stored, new, difference. The record's folder is never written to.",
     )
     p.add_argument("record", type=Path, help="a run record, e.g. runs/smoke/runs/digits-vae-z2-s0-<hash>.json")
-    p.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    add_data_root(p)
     p.add_argument("--accelerator", default=None,
                    help="Lightning accelerator (default: the record's device type: cpu, gpu or mps)")
     p.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
     p.add_argument("--out", type=Path, help="also write the new record under OUT/runs (not the record's folder)")
+    p.set_defaults(handler=cmd_reproduce)
     return p
 
 
@@ -182,7 +184,8 @@ def cmd_reproduce(args) -> int:
         if note:
             warn.append(note)
     print(f"reproducing {stored_id} from {path} (accelerator {accelerator})", flush=True)
-    new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
+    with sigint_raises_interrupted():
+        new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
     warn += provenance_differences(record.get("provenance"), new.get("provenance") or {})
     if record.get("status") != new.get("status"):
         warn.append(f"status differs: stored {record.get('status')}, now {new.get('status')}"
@@ -200,22 +203,3 @@ def cmd_reproduce(args) -> int:
         written = RunStore(Path(out)).write(new, visuals)
         print(f"new record: {written}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point until `reproduce` is wired into vaebench/cli.py."""
-    parser = argparse.ArgumentParser(prog="python -m vaebench")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "reproduce":
-        argv = ["reproduce", *argv]
-    args = parser.parse_args(argv)
-    try:
-        return cmd_reproduce(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

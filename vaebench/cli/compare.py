@@ -1,19 +1,13 @@
 """`python -m vaebench compare CANDIDATE BASELINE`: exit 0 no regression, 1 regression, 2 bad input
-or rows that are not comparable (same dataset, model and latent dim, another protocol).
-
-Wired into vaebench/cli.py with `add_parser(sub)` and `"compare": cmd_compare`; until then
-`python -m vaebench.compare_cli CANDIDATE BASELINE ...` runs it on its own.
-"""
+or rows that are not comparable (same dataset, model and latent dim, another protocol)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vaebench.errors import UserError
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
 
 _EPILOG = """\
 tolerances (see docs/compare.md for the defaults and why):
@@ -85,6 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="compare rows whose protocol differs between candidate and baseline (warned) instead of "
                    "listing them as not comparable (exit 2)")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write the Markdown report to FILE")
+    p.set_defaults(handler=cmd_compare)
     return p
 
 
@@ -121,27 +116,3 @@ def cmd_compare(args) -> int:
             raise UserError(f"cannot write the report to {report} ({exc.strerror or exc})") from None
     print(text, end="")
     return result.exit_code
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vaebench")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: `compare` is optional in argv."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "compare":
-        argv = ["compare", *argv]
-    args = build_parser().parse_args(argv)
-    try:
-        return cmd_compare(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

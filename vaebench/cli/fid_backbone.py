@@ -1,13 +1,11 @@
-"""`python -m vaebench fid-backbone`: build (or load from the cache) a dataset's FID classifier.
-
-Wire into vaebench/cli.py with `fid_cli.add_parser(sub)` in build_parser() and
-`"fid-backbone": fid_cli.cmd_fid_backbone` in main()'s handler table.
-"""
+"""`python -m vaebench fid-backbone`: build (or load from the cache) a dataset's FID classifier."""
 
 from __future__ import annotations
 
 import argparse
 import time
+
+from vaebench.cli._args import add_data_root
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset name (see `list`)")
     p.add_argument("--seed", type=int, default=0, help="training seed of the classifier (default 0, the one FID uses)")
     p.add_argument("--rebuild", action="store_true", help="retrain even when a valid cache file exists")
-    p.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    add_data_root(p)
     p.add_argument("--cache-dir", help="backbone cache folder (default $VAEBENCH_CACHE/fid_backbones or ~/.cache/vaebench/fid_backbones)")
     p.set_defaults(handler=cmd_fid_backbone)
     return p
