@@ -63,6 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="also exit 1 when rows or metrics of the baseline are missing in the candidate")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write the Markdown report to FILE")
+    p.add_argument("--html", type=Path, metavar="OUT", help="also write the comparison as a web page (one self-contained file) to OUT")
     return p
 
 
@@ -95,6 +96,13 @@ def cmd_compare(args) -> int:
             atomic_write_text(Path(report), text)
         except OSError as exc:
             raise UserError(f"cannot write the report to {report} ({exc.strerror or exc})") from None
+    if getattr(args, "html", None):
+        from vaebench.report.site import write_compare_page
+
+        try:
+            write_compare_page(result, Path(args.html))
+        except OSError as exc:
+            raise UserError(f"cannot write the page to {args.html} ({exc.strerror or exc})") from None
     print(text, end="")
     return EXIT_REGRESSION if result.exit_code else EXIT_OK
 
