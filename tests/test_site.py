@@ -197,9 +197,10 @@ def test_table_sort_filter_in_browser(browser, smoke_copy, tmp_path):
     _load(browser, index)
     assert len(_body_rows(browser)) == 8
     heads = [th.text.replace("\n", " ") for th in browser.find_elements(By.CSS_SELECTOR, "#app table.data thead th")]
-    assert heads[:4] == ["dataset", "model", "z", "n"]
+    key = ["dataset", "model", "z", "protocol"][: len(data["key"])]  # protocol: once rows carry it (identity.ROW_KEY)
+    assert data["key"][:3] == ["dataset", "model", "latent_dim"] and heads[: len(key) + 1] == [*key, "n"]
     assert "elbo ↑ nats/image" in heads and "kl nats/image" in heads and "mse ↓ pixel MSE (pixels in [0, 1])" in heads
-    assert len(heads) == 4 + len(data["metrics"])
+    assert len(heads) == len(key) + 1 + len(data["metrics"])
     assert browser.find_elements(By.CSS_SELECTOR, ".legend dt") and len(browser.find_elements(By.CSS_SELECTOR, ".chart svg")) == len(data["charts"])
 
     col, th = _header(browser, "mse")
@@ -265,7 +266,7 @@ def test_row_detail_images_load_in_browser(browser, smoke_copy, tmp_path):
 def test_compare_page_in_browser(browser, smoke_copy, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from vaebench.compare_cli import main as compare_main
+    from vaebench.cli import main as cli_main
 
     candidate = tmp_path / "candidate"
     shutil.copytree(smoke_copy, candidate, ignore=shutil.ignore_patterns("site", "plots", "*.npz"))
@@ -277,7 +278,7 @@ def test_compare_page_in_browser(browser, smoke_copy, tmp_path):
     extra = dict(record, run_id="digits-vae-z16-s0-000000000000", spec=dict(record["spec"], latent_dim=16))
     (candidate / "runs" / f"{extra['run_id']}.json").write_text(json.dumps(extra))  # a row the baseline lacks
     out = tmp_path / "cmp" / "compare.html"
-    assert compare_main([str(candidate), str(smoke_copy), "--html", str(out)]) == 1
+    assert cli_main(["compare", str(candidate), str(smoke_copy), "--html", str(out)]) == 1
     data = page_data(out)
     assert {e["class"] for e in data["entries"]} >= {"regression", "improved", "within"}
     assert data["entries"][0]["class"] == "regression" and data["entries"][0]["metric"] == "mse"
