@@ -27,6 +27,7 @@ from vaebench.store import load_records
 
 SMOKE = Path(__file__).resolve().parents[1] / "results" / "smoke"
 SORT_FILTER_BUDGET_MS = 200.0
+PAGE = 50  # rows per page (vaebench.js PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +286,8 @@ def test_compare_page_in_browser(browser, smoke_copy, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["compare.html"]  # one file, nothing beside it
     _load(browser, out)
     rows = _body_rows(browser)
-    assert len(rows) == len(data["entries"])
+    assert len(rows) == min(PAGE, len(data["entries"])) and len(data["entries"]) > PAGE
+    assert browser.find_element(By.CSS_SELECTOR, ".pager").text.startswith(f"rows 1–{PAGE} of {len(data['entries'])}")
     first = rows[0].find_element(By.CSS_SELECTOR, ".badge")
     assert first.text == "regression"
     assert first.value_of_css_property("background-color") == "rgba(179, 38, 30, 1)"
@@ -353,20 +355,23 @@ def test_1000_rows_sort_and_filter_under_budget(browser, tmp_path):
     records = _synthetic_records(folder / "runs")
     rows = build_rows(records)
     assert len(rows) == 1000
-    index = write_site(records, rows, folder)
+    mark = {"dataset": "d0", "metric": "mse", "model": "m03", "latent_dim": 8, "label": "chosen by a test"}
+    index = write_site(records, rows, folder, marks=[mark])  # the hook `recommend` will fill
     data = page_data(index)
     _load(browser, index)
-    assert len(_body_rows(browser)) == 100  # a page
+    ringed = browser.find_elements(By.CSS_SELECTOR, ".chart circle.mark")
+    assert len(ringed) == 1 and ringed[0].find_element(By.TAG_NAME, "title").get_attribute("textContent") == "chosen by a test"
+    assert len(_body_rows(browser)) == PAGE  # a page
     assert browser.find_element(By.CSS_SELECTOR, ".count").text == "1000 of 1000 rows"
     col, th = _header(browser, "mse")
-    th.click()  # the page shows the 100 smallest of all 1,000 (rows without mse last)
+    th.click()  # the page shows the PAGE smallest of all 1,000 (rows without mse last)
     shown = [float(tr.find_elements(By.TAG_NAME, "td")[col].text.split(" ")[0]) for tr in _body_rows(browser)]
     means = sorted(r["cells"]["mse"]["mean"] for r in data["rows"] if "mse" in r["cells"])
-    assert shown == pytest.approx(means[:100], rel=1e-3)
+    assert shown == pytest.approx(means[:PAGE], rel=1e-3)
     browser.find_element(By.CSS_SELECTOR, ".pager button[data-page='1']").click()
-    assert browser.find_element(By.CSS_SELECTOR, ".pager").text.startswith("rows 101–200 of 1000")
+    assert browser.find_element(By.CSS_SELECTOR, ".pager").text.startswith(f"rows {PAGE + 1}–{2 * PAGE} of 1000")
     sort_ms, filter_ms = _measure(browser, col, repeats=5)
-    assert len(_body_rows(browser)) == 100
+    assert len(_body_rows(browser)) == PAGE
     assert browser.find_elements(By.CSS_SELECTOR, "#app tr.has-diverged")
     browser.save_screenshot(str(tmp_path / "screenshot_1000_rows.png"))
     # all 1,000 rows in the page at once: measured and reported, not held to the budget

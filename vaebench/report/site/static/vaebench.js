@@ -44,7 +44,7 @@
    * machine, a page costs a tenth; printing shows every row). Each column: {label (html), title,
    * value(row) -> number | string | null (the sort key), cell(row) -> html}. Row HTML and sort
    * keys are computed once; a sort or filter only reorders strings into the tbody. */
-  var PAGE = 100;
+  var PAGE = 50;
   function Table(parent, columns, rows, rowAttrs) {
     var self = this;
     this.columns = columns; this.rows = rows; this.filter = null; this.sortCol = -1; this.sortDir = 1; this.lastMs = 0;
@@ -107,7 +107,7 @@
     var first = this.page * size, last = Math.min(matched.length, first + size);
     this.tbody.innerHTML = matched.slice(first, last).map(function (i) { return html[i]; }).join("");
     this.shown = matched.length;
-    var opts = [PAGE, 250, 1000, "all"].map(function (n) {
+    var opts = [PAGE, 100, 250, 1000, "all"].map(function (n) {
       var sel = (n === "all" ? !this.pageSize : n === this.pageSize) ? " selected" : "";
       return '<option value="' + n + '"' + sel + ">" + n + "</option>";
     }, this).join("");
@@ -117,7 +117,22 @@
       '<button type="button" data-page="' + (this.page + 1) + '"' + (this.page < pages - 1 ? "" : " disabled") + ">next ›</button> " +
       '<label>per page <select name="pagesize">' + opts + "</select></label>";
     if (this.onRender) this.onRender(matched.length);
+    this.pin();
     this.lastMs = performance.now() - t0;
+  };
+  /* The first `sticky` columns (the row identity) stay in view when the table scrolls sideways:
+   * each one's left offset is the width of the columns before it, measured after a render. */
+  Table.prototype.pin = function () {
+    if (!this.sticky) return;
+    var cells = this.table.tHead.rows[0].cells, left = 0, css = "";
+    for (var k = 0; k < this.sticky && k < cells.length; k++) {
+      css += "#" + this.id + " td:nth-child(" + (k + 1) + ") { position: sticky; left: " + left + "px; z-index: 1;" +
+        (k === this.sticky - 1 ? " box-shadow: inset -1px 0 var(--line);" : "") + " }\n" +
+        "#" + this.id + " th:nth-child(" + (k + 1) + ") { left: " + left + "px; z-index: 3; }\n";
+      left += cells[k].getBoundingClientRect().width;
+    }
+    if (!this.pinStyle) { this.pinStyle = h("style"); document.head.appendChild(this.pinStyle); }
+    if (this.pinStyle.textContent !== css) this.pinStyle.textContent = css;
   };
 
   function select(label, name, values, onChange) {
@@ -225,6 +240,7 @@
     table = new Table(wrap, columns, rows, function (r, i) {
       return 'data-row="' + i + '" tabindex="0"' + (r.n_diverged ? ' class="has-diverged"' : "");
     });
+    table.id = table.table.id = "results"; table.sticky = data.key.length; table.pin();
     table.onRender = function (n) { count.textContent = n + " of " + rows.length + " rows"; };
     table.onRender(rows.length);
     wrap.addEventListener("click", function (ev) { var tr = ev.target.closest("tr[data-row]"); if (tr) openDetail(+tr.dataset.row); });
