@@ -374,6 +374,10 @@ def test_1000_rows_sort_and_filter_under_budget(browser, tmp_path):
     assert len(_body_rows(browser)) == PAGE
     assert browser.find_elements(By.CSS_SELECTOR, "#app tr.has-diverged")
     browser.save_screenshot(str(tmp_path / "screenshot_1000_rows.png"))
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert len(_body_rows(browser)) == 1000  # print shows every row
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert len(_body_rows(browser)) == PAGE
     # all 1,000 rows in the page at once: measured and reported, not held to the budget
     Select(browser.find_element(By.CSS_SELECTOR, "select[name=pagesize]")).select_by_value("all")
     assert len(_body_rows(browser)) == 1000

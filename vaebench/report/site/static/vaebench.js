@@ -78,8 +78,11 @@
       self.pageSize = ev.target.value === "all" ? 0 : +ev.target.value; self.page = 0; self.render();
     });
     parent.parentNode.insertBefore(this.pager, parent.nextSibling);
-    window.addEventListener("beforeprint", function () { self.printing = true; self.render(); });
-    window.addEventListener("afterprint", function () { self.printing = false; self.render(); });
+    function printing(on) { if (self.printing !== on) { self.printing = on; self.render(); } }  // print: every row
+    window.addEventListener("beforeprint", function () { printing(true); });
+    window.addEventListener("afterprint", function () { printing(false); });
+    var media = window.matchMedia("print");
+    if (media.addEventListener) media.addEventListener("change", function (ev) { printing(ev.matches); });
     this.render();
   }
   Table.prototype.sortBy = function (j, dir) {
