@@ -79,6 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="compare rows whose protocol differs between candidate and baseline (warned) instead of "
                    "listing them as not comparable (exit 2)")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write the Markdown report to FILE")
+    p.add_argument("--html", type=Path, metavar="OUT", help="also write the comparison as a web page (one self-contained file) to OUT")
     p.set_defaults(handler=cmd_compare)
     return p
 
@@ -114,5 +115,12 @@ def cmd_compare(args) -> int:
             atomic_write_text(Path(report), text)
         except OSError as exc:
             raise UserError(f"cannot write the report to {report} ({exc.strerror or exc})") from None
+    if getattr(args, "html", None):
+        from vaebench.report.site import write_compare_page
+
+        try:
+            write_compare_page(result, Path(args.html))
+        except OSError as exc:
+            raise UserError(f"cannot write the page to {args.html} ({exc.strerror or exc})") from None
     print(text, end="")
     return result.exit_code
