@@ -116,8 +116,8 @@ def test_dataset_grids_and_list_valued_parameters(toy):
 
 
 def test_dataset_parameters_reach_the_loader_the_record_reproduce_and_the_table(toy, tmp_path):
+    from vaebench.cli.reproduce import rebuild_spec
     from vaebench.report.table import build_rows
-    from vaebench.reproduce import rebuild_spec
     from vaebench.runner.sweep import run_suite
     from vaebench.store import load_records
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from vaebench.errors import UserError
 
-
 _EPILOG = """\
 tolerances (see docs/compare.md for the defaults and why):
   --tol mse=0.05          the candidate's mse may be 5% (of the baseline's) worse

@@ -55,6 +55,13 @@ def model_marker(label: str) -> str:
     return "o" if label in BUILTIN_COLOURS else MARKERS[(_hash(label) >> 16) % len(MARKERS)]
 
 
+def figure_stem(key: tuple, several_protocols: bool) -> str:
+    """The file-name stem of a configuration's image figures (`row_key` key); the protocol id joins
+    it only when the same dataset, model and latent dim has several protocols."""
+    dataset, model, dim, protocol = key
+    return "_".join(safe_filename(p) for p in (dataset, model, f"z{dim}", *([protocol] if several_protocols else [])))
+
+
 def _save(fig, path: Path) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -271,7 +278,7 @@ def figure_plots(records: list[dict], out: Path) -> list[str]:
         seen.add(key)
         dataset, model, dim, protocol = key
         several = len(protocols[key[:3]]) > 1
-        stem = "_".join(safe_filename(part) for part in (dataset, model, f"z{dim}", *([protocol] if several else [])))
+        stem = figure_stem(key, several)
         tag = f"{dataset} {model} z={dim} seed={s['seed']}" + (f" protocol {protocol}" if several else "")
         with np.load(Path(r["_path"]).with_suffix(".npz")) as v:
             samples = v["samples"]

@@ -21,8 +21,8 @@ from vaebench.metrics.catalog import (
     direction_word,
     metric_unit,
 )
-from vaebench.report.identity import ROW_KEY, row_key, safe_filename
-from vaebench.report.plots import model_colour
+from vaebench.report.identity import ROW_KEY, row_key
+from vaebench.report.plots import figure_stem, model_colour
 from vaebench.report.table import row_metrics
 
 # the image figures `plots.figure_plots` writes per configuration, in the order the detail shows them
@@ -60,15 +60,6 @@ def _runs_of(identity: tuple, by_key: dict[tuple, list[dict]], by_triple: dict[t
     without a protocol."""
     recs = by_key.get(identity, []) if identity[3] is not None else by_triple.get(identity[:3], [])
     return sorted(recs, key=lambda r: (r["spec"].get("seed", 0), r["run_id"]))
-
-
-def figure_stem(key: tuple, several_protocols: bool) -> str:
-    """The file-name stem `plots.figure_plots` gives a configuration's image figures.
-
-    plots.py builds this name inline; keep the two in step (tests/test_site.py checks that every
-    image figure written for results/smoke is found through this function)."""
-    dataset, model, dim, protocol = key
-    return "_".join(safe_filename(p) for p in (dataset, model, f"z{dim}", *([protocol] if several_protocols else [])))
 
 
 def _figures(key: tuple, several: bool, plots: Path) -> list[dict[str, str]]:
