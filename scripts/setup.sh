@@ -17,6 +17,18 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; 
   fi
 fi
 
+# --dev: tests/test_site.py drives a headless chromium through chromedriver (skipped without them);
+# a machine that has a browser and its driver already (GitHub's runners: Chrome) keeps them
+has_browser() { { command -v chromium || command -v google-chrome; } >/dev/null && { command -v chromedriver >/dev/null || [ -x "${CHROMEWEBDRIVER:-/nonexistent}/chromedriver" ]; }; }
+if [ -n "$extras" ] && ! has_browser && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
+  if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+    echo "setup: installing Debian's chromium and chromium-driver (browser tests)" >&2
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq chromium chromium-driver >/dev/null || echo "setup: chromium not installed (tests/test_site.py's browser tests will skip)" >&2
+  fi
+fi
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>/dev/null || true
 # shellcheck disable=SC2086

@@ -108,3 +108,73 @@ def test_list_shows_suites_models_and_dataset_availability(cli):
     assert res.returncode == 0, res.stderr
     for word in ("smoke", "latent_dim", "pca", "cvae", "digits", "fashion_mnist", "available"):
         assert word in res.stdout
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_before_or_after_the_command(capsys, where):
+    argv = ["run", "--suite", "nope"]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    code, err = _run(capsys, *argv)
+    assert code == 2 and "Traceback" in err and "unknown suite 'nope'" in err
+    code, err = _run(capsys, "run", "--suite", "nope")
+    assert code == 2 and "Traceback" not in err
+
+
+def test_every_command_is_its_own_module_and_the_cli_imports_no_circle():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vaebench import cli
+
+    assert {m.__name__.rsplit(".", 1)[1] for m in cli.COMMANDS} == {
+        "run", "list_cmd", "report", "compare", "reproduce", "fid_backbone"}
+    top = Path(cli.__file__).parents[1]
+    assert not [n for n in ("cli.py", "compare_cli.py", "fid_cli.py", "reproduce.py") if (top / n).exists()]
+    # each command module imports on its own, in a fresh interpreter (an import circle would fail)
+    for m in cli.COMMANDS:
+        res = subprocess.run([sys.executable, "-c", f"import {m.__name__}"], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("command", [["run", "--suite", "smoke", "--models", "pca", "--latent-dims", "2"],
+                                     ["run", "--suite", "smoke", "--dry-run"], ["list"]])
+def test_a_named_data_root_that_does_not_exist_exits_2(capsys, tmp_path, command):
+    code, err = _run(capsys, *command, "--data-root", str(tmp_path / "no" / "such"), *(
+        ["--out", str(tmp_path / "res")] if command[0] == "run" else []))
+    assert code == 2 and "--data-root" in err and "does not exist" in err and err.count("\n") == 1
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.skipif(not HAVE_FMNIST, reason="needs the Fashion-MNIST files (a copy outside --data-root)")
+def test_a_named_data_root_without_the_data_is_an_error_not_the_system_copy(capsys, tmp_path):
+    from vaebench.data import load_dataset
+    from vaebench.errors import DataError
+
+    with pytest.raises(DataError, match="not found under --data-root"):
+        load_dataset("fashion_mnist", data_root=tmp_path)
+    code, out = main(["run", "--suite", "latent_dim", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"),
+                      "--dry-run"]), capsys.readouterr()
+    assert code == 2 and "dataset fashion_mnist: MISSING" in out.out and "not found under --data-root" in out.err
+    # digits needs no files: a data root that exists is accepted (and said to be ignored)
+    assert main(["list", "--data-root", str(tmp_path)]) == 0
+    assert "ships with scikit-learn (ignores --data-root)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HAVE_FMNIST, reason="needs the Fashion-MNIST files")
+def test_dry_run_verifies_checksums(capsys, tmp_path):
+    for path in fashion_mnist.find_files().values():
+        shutil.copy(path, tmp_path / path.name)
+    argv = ["run", "--suite", "latent_dim", "--data-root", str(tmp_path), "--out", str(tmp_path / "r"), "--dry-run",
+            "--models", "pca", "--latent-dims", "2", "--seeds", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "dataset fashion_mnist: available" in out and "SHA-256 verified" in out
+    assert "runs: 1: 0 done, 0 partial, 1 to do" in out and "expected time on this cpu" in out
+    target = tmp_path / "train-labels-idx1-ubyte.gz"
+    data = bytearray(gzip.decompress(target.read_bytes()))
+    data[-1] ^= 0xFF
+    target.write_bytes(gzip.compress(bytes(data)))
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "dataset fashion_mnist: MISSING" in out and "corrupted" in err and "train-labels" in err

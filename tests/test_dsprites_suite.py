@@ -83,7 +83,7 @@ def test_dsprites_network_is_disentanglement_libs_conv_net():
 
 def test_disentanglement_suite_is_the_issue_protocol():
     suite = load_suite("disentanglement")
-    assert suite.datasets == ("dsprites",) and suite.latent_dims == (10,) and suite.seeds == (0, 1, 2)
+    assert [str(d) for d in suite.datasets] == ["dsprites"] and suite.latent_dims == (10,) and suite.seeds == (0, 1, 2)
     assert [m.name for m in suite.models] == ["pca", "ae", "vae", "beta_vae"]
     assert suite.models[3].params_dict() == {"beta": 4.0}
     p = suite.protocol

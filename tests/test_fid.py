@@ -428,7 +428,7 @@ def test_good_model_beats_untrained(digits):
 
 
 def _parse(*argv):
-    from vaebench.fid_cli import add_parser
+    from vaebench.cli.fid_backbone import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
@@ -436,7 +436,7 @@ def _parse(*argv):
 
 
 def test_cmd_fid_backbone_shows_the_shipped_ruler(capsys):
-    from vaebench.fid_cli import cmd_fid_backbone
+    from vaebench.cli.fid_backbone import cmd_fid_backbone
 
     args = _parse("--dataset", "digits")
     assert args.handler is cmd_fid_backbone
@@ -453,7 +453,7 @@ def test_cmd_fid_backbone_shows_the_shipped_ruler(capsys):
 
 
 def test_cmd_fid_backbone_build_reports_the_distance(short_recipe, tmp_path, capsys):
-    from vaebench.fid_cli import cmd_fid_backbone
+    from vaebench.cli.fid_backbone import cmd_fid_backbone
 
     out_file = tmp_path / "digits-mlp.pt"
     assert cmd_fid_backbone(_parse("--dataset", "digits", "--build", "--out", str(out_file))) == 0

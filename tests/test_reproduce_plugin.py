@@ -141,7 +141,7 @@ def test_example_plugin_is_a_wider_vae(monkeypatch):
 
 
 def _reproduce(capsys, record: Path, **kw) -> tuple[int, str, str]:
-    from vaebench.reproduce import cmd_reproduce
+    from vaebench.cli.reproduce import cmd_reproduce
 
     args = argparse.Namespace(record=record, data_root=None, accelerator=None, devices=1, out=None)
     for key, value in kw.items():
@@ -206,7 +206,7 @@ def test_reproduce_warns_about_changed_provenance_and_run_id(capsys, tiny_record
 
 
 def test_reproduce_bad_records_are_user_errors(capsys, tmp_path, tiny_record):
-    from vaebench.reproduce import main
+    from vaebench.cli import main
 
     with pytest.raises(UserError, match="does not exist"):
         _reproduce(capsys, tmp_path / "none.json")
@@ -222,13 +222,13 @@ def test_reproduce_bad_records_are_user_errors(capsys, tmp_path, tiny_record):
         _reproduce(capsys, bad)
     with pytest.raises(UserError, match="the record's own results folder"):
         _reproduce(capsys, tiny_record, out=tiny_record.parent.parent)
-    assert main([str(tmp_path / "none.json")]) == 2
+    assert main(["reproduce", str(tmp_path / "none.json")]) == 2
     assert "error: run record" in capsys.readouterr().err
 
 
 def test_plugin_records_rebuild_to_the_same_run_id(plugin_registry):
+    from vaebench.cli.reproduce import rebuild_spec
     from vaebench.config import Protocol, RunSpec, parse_model
-    from vaebench.reproduce import rebuild_spec
 
     spec = RunSpec("smoke", "digits", parse_model({"name": EXAMPLE, "width": 128}), 2, 3, Protocol(max_epochs=2))
     assert rebuild_spec({"spec": json.loads(json.dumps(spec.to_dict()))}).run_id == spec.run_id

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +20,8 @@ import yaml
 
 from vaebench import __version__
 from vaebench.errors import UserError
+from vaebench.models.registry import resolve_model
+from vaebench.specs import DatasetSpec, ModelSpec, Params  # noqa: F401 (ModelSpec: re-exported)
 
 SUITES_PACKAGE = "vaebench.suites"
 
@@ -63,25 +67,10 @@ _DEFAULT_PROTOCOL = Protocol()
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A registered model name and its hyper-parameters (defaults filled in by the registry)."""
-
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-    defaults: tuple[tuple[str, Any], ...] | None = field(default=None, compare=False)  # plug-ins: the constructor's
-
-    def params_dict(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    def defaults_dict(self) -> dict[str, Any] | None:
-        return None if self.defaults is None else dict(self.defaults)
-
-
-@dataclass(frozen=True)
 class SuiteSpec:
     name: str
     description: str
-    datasets: tuple[str, ...]
+    datasets: tuple[DatasetSpec, ...]
     models: tuple[ModelSpec, ...]
     latent_dims: tuple[int, ...]
     seeds: tuple[int, ...]
@@ -96,12 +85,20 @@ class RunSpec:
     latent_dim: int
     seed: int
     protocol: Protocol
+    dataset_params: Params = ()  # the dataset's declared parameters, defaults filled in (most have none)
+
+    @property
+    def dataset_spec(self) -> DatasetSpec:
+        """The dataset as the data registry loads it (name and parameters)."""
+        return DatasetSpec(self.dataset, self.dataset_params)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the result (and nothing else: not the suite's name)."""
+        """Everything that determines the result (and nothing else: not the suite's name).
+        `dataset_params` enters only when the dataset has parameters, so the ids of runs on
+        datasets without any are those from before datasets had parameters."""
         import torch
 
-        return {
+        d = {
             "dataset": self.dataset,
             "model": self.model.name,
             "model_params": self.model.params_dict(),
@@ -111,6 +108,9 @@ class RunSpec:
             "vaebench": __version__,
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2]),
         }
+        if self.dataset_params:
+            d["dataset_params"] = {k: _plain(v) for k, v in self.dataset_params}
+        return d
 
     @property
     def run_id(self) -> str:
@@ -125,9 +125,15 @@ class RunSpec:
         d = self.identity()
         d["suite"] = self.suite
         d["run_id"] = self.run_id
+        d["dataset_label"] = label(self.dataset, dict(self.dataset_params), _dataset_defaults(self.dataset))
         d["model_label"] = model_label(d) if ":" not in self.model.name else label(self.model.name, d["model_params"], self.model.defaults_dict())
         d["protocol_id"] = protocol_id(d["protocol"])
         return d
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON holds it (lists, not the tuples that keep specs hashable)."""
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -154,10 +160,24 @@ def load_suite(name_or_path: str) -> SuiteSpec:
         text = resources.files(SUITES_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text()
         origin = f"suite {name_or_path!r}"
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_load(text)
     except yaml.YAMLError as exc:
         raise UserError(f"{origin}: malformed YAML: {exc}") from None
     return parse_suite(raw, origin)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as PyYAML reads it, except that `3e-4` is a float (YAML 1.2) and not the string
+    that YAML 1.1 makes of an exponent without a dot."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789.")
+)
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
 
 
 _SUITE_KEYS = {"name", "description", "datasets", "models", "latent_dims", "seeds", "protocol"}
@@ -178,24 +198,92 @@ def parse_suite(raw: Any, origin: str = "suite") -> SuiteSpec:
     return SuiteSpec(
         name=name,
         description=str(raw.get("description", "")),
-        datasets=tuple(_str_list(raw["datasets"], "datasets", origin)),
-        models=tuple(parse_model(m, origin) for m in _list(raw["models"], "models", origin)),
+        datasets=_unique([d for e in _list(raw["datasets"], "datasets", origin) for d in parse_datasets(e, origin)], "dataset", origin),
+        models=_unique([m for e in _list(raw["models"], "models", origin) for m in parse_models(e, origin)], "model", origin),
         latent_dims=tuple(validate_latent_dims(_int_list(raw["latent_dims"], "latent_dims", origin))),
         seeds=tuple(_int_list(raw["seeds"], "seeds", origin)),
         protocol=parse_protocol(raw.get("protocol") or {}, origin),
     )
 
 
-def parse_model(entry: Any, origin: str = "suite") -> ModelSpec:
-    """`vae` or `{name: vae, beta: 4}`; names and parameters are checked by the registry."""
-    from vaebench.models.registry import resolve_model
+def parse_models(entry: Any, origin: str = "suite") -> list[ModelSpec]:
+    """`vae`, `{name: vae, beta: 4}` or a grid `{name: vae, beta: [1, 4]}` (see `grid`); names
+    and parameters are checked by the model registry."""
+    name, params = _entry(entry, "model", origin)
+    return [_named(origin, resolve_model, name, p) for p in grid(params, f"{origin}: model {name!r}")]
 
+
+def parse_model(entry: Any, origin: str = "suite") -> ModelSpec:
+    """One model configuration (a grid here is an error)."""
+    specs = parse_models(entry, origin)
+    if len(specs) != 1:
+        raise UserError(f"{origin}: expected one model configuration, {entry!r} is a grid of {len(specs)}")
+    return specs[0]
+
+
+def parse_datasets(entry: Any, origin: str = "suite") -> list[DatasetSpec]:
+    """`digits` or `{name: NAME, key: value}` (a grid like models'); names and parameters are
+    checked by the data registry (only declared parameters may be set)."""
+    from vaebench.data.registry import resolve_dataset
+
+    name, params = _entry(entry, "dataset", origin)
+    return [_named(origin, resolve_dataset, name, p) for p in grid(params, f"{origin}: dataset {name!r}")]
+
+
+def _named(origin: str, resolve, name: str, params: dict[str, Any]):
+    """`resolve(name, params)`, its errors prefixed with where the entry was written."""
+    try:
+        return resolve(name, params)
+    except UserError as exc:
+        raise UserError(f"{origin}: {exc}") from None
+
+
+def _entry(entry: Any, what: str, origin: str) -> tuple[str, dict[str, Any]]:
     if isinstance(entry, str):
-        return resolve_model(entry, {})
+        return entry, {}
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-        params = {k: v for k, v in entry.items() if k != "name"}
-        return resolve_model(entry["name"], params)
-    raise UserError(f"{origin}: a model must be a name or a mapping with 'name', got {entry!r}")
+        return entry["name"], {k: v for k, v in entry.items() if k != "name"}
+    raise UserError(f"{origin}: a {what} must be a name or a mapping with 'name', got {entry!r}")
+
+
+def grid(params: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """A parameter mapping whose list values are grid axes -> one mapping per configuration (the
+    cartesian product, in the order written). A parameter whose value is itself a list is
+    written `{value: [...]}`, also inside a grid: `sizes: [{value: [1, 2]}, {value: [3]}]`."""
+    axes = []
+    for key, value in params.items():
+        if isinstance(value, list):
+            if not value:
+                raise UserError(f"{where}: {key}: [] is an empty grid; give values, or {{value: []}} for an empty list")
+            axes.append([(key, _literal(v, key, where, in_grid=True)) for v in value])
+        else:
+            axes.append([(key, _literal(value, key, where, in_grid=False))])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def _literal(value: Any, key: str, where: str, in_grid: bool) -> Any:
+    if isinstance(value, dict):
+        if set(value) != {"value"}:
+            raise UserError(f"{where}: {key}: a mapping as a parameter value must be {{value: X}} (X taken literally), got {value!r}")
+        return value["value"]
+    if isinstance(value, list) and in_grid:
+        raise UserError(f"{where}: {key}: a list inside a grid is ambiguous; write a list-valued choice as {{value: {value!r}}}")
+    return value
+
+
+def _unique(specs: list, what: str, origin: str) -> tuple:
+    seen: set = set()
+    for spec in specs:
+        if spec in seen:
+            raise UserError(f"{origin}: {what} {spec.name!r} with parameters {spec.params_dict()} is listed twice")
+        seen.add(spec)
+    return tuple(specs)
+
+
+def _dataset_defaults(name: str) -> dict[str, Any] | None:
+    from vaebench.data.registry import DATASETS, resolve_dataset
+
+    return dict(resolve_dataset(name).defaults) if name in DATASETS else None
 
 
 def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
@@ -258,13 +346,6 @@ def _list(value: Any, key: str, origin: str) -> list:
     return value
 
 
-def _str_list(value: Any, key: str, origin: str) -> list[str]:
-    items = _list(value, key, origin)
-    if not all(isinstance(v, str) for v in items):
-        raise UserError(f"{origin}: {key!r} must be a list of names")
-    return items
-
-
 def _int_list(value: Any, key: str, origin: str) -> list[int]:
     items = _list(value, key, origin)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
@@ -285,13 +366,15 @@ def with_overrides(
     fid_backbone: str | None = None,
     max_steps: int | None = None,
     fast: bool = False,
+    sets: list[str] | None = None,
 ) -> SuiteSpec:
+    """The suite with the command line's overrides; `sets` (`--set protocol.KEY=VALUE`) last."""
     changes: dict[str, Any] = {}
     protocol_changes: dict[str, Any] = {}
     if datasets:
-        changes["datasets"] = tuple(datasets)
+        changes["datasets"] = _unique([d for name in datasets for d in parse_datasets(name, "--datasets")], "dataset", "--datasets")
     if models:
-        changes["models"] = tuple(parse_model(m, "--models") for m in models)
+        changes["models"] = _unique([parse_model(m, "--models") for m in models], "model", "--models")
     if latent_dims:
         changes["latent_dims"] = tuple(validate_latent_dims(latent_dims))
     if seeds:
@@ -310,13 +393,41 @@ def with_overrides(
         protocol_changes.update(precision="bf16-mixed", compile="default", channels_last=True)
     if protocol_changes:
         changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
-    return dataclasses.replace(suite, **changes)
+    return apply_set_overrides(dataclasses.replace(suite, **changes), sets)
+
+
+def apply_set_overrides(suite: SuiteSpec, items: list[str] | None) -> SuiteSpec:
+    """`--set protocol.KEY=VALUE` (repeatable, applied after the other flags): VALUE is read as
+    YAML (`3e-4`, `[2, 8]`, `true`, `gbt`) and the changed protocol is validated by
+    `parse_protocol`, as in a suite file."""
+    changes: dict[str, Any] = {}
+    for item in items or ():
+        where = f"--set {item}"
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise UserError(f"{where}: expected protocol.KEY=VALUE, e.g. --set protocol.lr=3e-4")
+        section, dot, field_name = key.partition(".")
+        if section != "protocol" or not dot or not field_name:
+            raise UserError(
+                f"{where}: --set sets protocol fields only (protocol.KEY=VALUE); datasets, models, latent dims "
+                "and seeds have --datasets, --models, --latent-dims and --seeds"
+            )
+        if field_name in changes:
+            raise UserError(f"{where}: protocol.{field_name} is set twice")
+        try:
+            changes[field_name] = yaml_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise UserError(f"{where}: the value {text!r} is not valid YAML") from None
+    if not changes:
+        return suite
+    return dataclasses.replace(suite, protocol=parse_protocol({**suite.protocol.to_dict(), **changes}, "--set"))
 
 
 def expand(suite: SuiteSpec) -> list[RunSpec]:
     """The suite's runs, in a stable order (dataset, model, latent dim, seed)."""
     return [
-        RunSpec(suite.name, dataset, model, dim, seed, suite.protocol)
+        RunSpec(suite.name, dataset.name, model, dim, seed, suite.protocol, dataset.params)
         for dataset in suite.datasets
         for model in suite.models
         for dim in suite.latent_dims

@@ -110,8 +110,42 @@ class RunStore:
         return path
 
 
+RECORD_SCHEMA = "schemas/run_record.schema.json"  # package data: the run record's JSON Schema
+
+
+@functools.lru_cache(maxsize=1)
+def record_validator():
+    """A jsonschema validator for run records (vaebench/schemas/run_record.schema.json)."""
+    from importlib import resources
+
+    import jsonschema
+
+    folder, name = RECORD_SCHEMA.split("/")
+    schema = json.loads(resources.files("vaebench").joinpath(folder).joinpath(name).read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_record(record: Any, where: str) -> None:
+    """Raise UserError naming `where` and the field path if `record` does not match the schema."""
+    from jsonschema.exceptions import best_match
+
+    errors = list(record_validator().iter_errors(record))
+    if not errors:
+        return
+    error = best_match(errors)
+    field = ".".join(str(part) for part in error.absolute_path)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    raise UserError(
+        f"{where}: {field + ': ' if field else ''}{error.message}{more}; the run record does not match "
+        f"vaebench/{RECORD_SCHEMA}: fix it, or delete it to re-run that run"
+    )
+
+
 def load_records(folder: Path) -> list[dict[str, Any]]:
-    """Every run record under folder/runs (or folder itself), sorted by run id."""
+    """Every run record under folder/runs (or folder itself), sorted by run id, each validated
+    against the record schema (a record that does not match is an error naming file and field)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"results folder {folder} does not exist")
@@ -124,6 +158,7 @@ def load_records(folder: Path) -> list[dict[str, Any]]:
             raise UserError(f"run record {path} is unreadable ({exc}); delete it to re-run that run") from None
         if not isinstance(record, dict) or "run_id" not in record or "spec" not in record:
             raise UserError(f"{path} is not a vaebench run record")
+        validate_record(record, str(path))
         record["_path"] = str(path)
         records.append(record)
     return records

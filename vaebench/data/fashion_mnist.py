@@ -1,9 +1,10 @@
 """Fashion-MNIST (Xiao et al. 2017) from its four idx files, verified by SHA-256.
 
-Where the files come from, in order: `--data-root` / `VAEBENCH_DATA`, Debian's
-`dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist), torchvision's download
-when there is network (not when VAEBENCH_OFFLINE is set). Files may be gzipped or not; the checksums are of the decompressed
-idx bytes, so every source verifies against the same numbers.
+Where the files come from: a `--data-root` the user names is the only place looked in (it must
+hold the files; nothing else is used in its place). Without one, in order: `VAEBENCH_DATA`,
+Debian's `dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist), torchvision's
+download when there is network (not when VAEBENCH_OFFLINE is set). Files may be gzipped or not;
+the checksums are of the decompressed idx bytes, so every source verifies against the same numbers.
 """
 
 from __future__ import annotations
@@ -36,14 +37,23 @@ HOW_TO_GET = (
 )
 
 
+def _root_dirs(root: str | os.PathLike) -> list[Path]:
+    root = Path(root)
+    return [root, root / "fashion_mnist", root / "fashion-mnist", root / "FashionMNIST" / "raw"]
+
+
 def candidate_dirs(data_root: str | os.PathLike | None) -> list[Path]:
-    dirs = []
-    root = data_root or os.environ.get("VAEBENCH_DATA")
-    if root:
-        root = Path(root)
-        dirs += [root, root / "fashion_mnist", root / "fashion-mnist", root / "FashionMNIST" / "raw"]
-    dirs += [DEBIAN_DIR, DOWNLOAD_DIR / "FashionMNIST" / "raw"]
-    return dirs
+    """Folders searched, in order: only the named data root's when there is one."""
+    if data_root:
+        return _root_dirs(data_root)
+    env = os.environ.get("VAEBENCH_DATA")
+    return [*(_root_dirs(env) if env else []), DEBIAN_DIR, DOWNLOAD_DIR / "FashionMNIST" / "raw"]
+
+
+def not_under_root(data_root) -> str:
+    looked = ", ".join(str(d) for d in _root_dirs(data_root))
+    return (f"Fashion-MNIST not found under --data-root {data_root} (looked in {looked}); put the four idx "
+            f"files there, or leave --data-root out to use the system copy ({HOW_TO_GET})")
 
 
 def find_files(data_root=None) -> dict[str, Path] | None:
@@ -101,10 +111,12 @@ def download(data_root) -> dict[str, Path]:
 def load_fashion_mnist_splits(data_root=None, allow_download: bool = True) -> Splits:
     files = find_files(data_root)
     if files is None:
+        if data_root:
+            raise DataError(not_under_root(data_root))
         if not allow_download or os.environ.get("VAEBENCH_OFFLINE"):
             raise DataError(f"Fashion-MNIST not found; {HOW_TO_GET}")
         files = download(data_root)
-    arrays = {stem: parse_idx(read_verified(path, stem)) for stem, path in files.items()}
+    arrays = {stem: parse_idx(read_verified(path, stem)) for stem, path in files.items()}  # SHA-256 checked
     checksum = hashlib.sha256("".join(SHA256[s] for s in sorted(SHA256)).encode()).hexdigest()
 
     def images(a: np.ndarray) -> torch.Tensor:

@@ -89,3 +89,35 @@ def parse_fid_metric_name(name: str) -> tuple[str, str] | None:
         return None
     kind, _, rest = name.partition("[")
     return (kind, rest[:-1]) if kind in FID_METRICS else None
+
+
+# ---------------------------------------------------------------- units (plot axes)
+
+# name -> the unit a value is in, for axis labels. Metrics named at run time (FID with its
+# backbone) and ones missing here fall back to `metric_unit`'s rules below.
+UNITS: dict[str, str] = {
+    "elbo": "nats/image",
+    "iwae": "nats/image",
+    "rec_nll": "nats/image",
+    "kl": "nats/image",
+    "mse": "pixel MSE (pixels in [0, 1])",
+    "active_units": "count (latent dims)",
+    "probe_acc": "accuracy (fraction of test images)",
+    "ppca_ll": "Gaussian nats/image",
+}
+UNITS.update({name: "score in [0, 1]" for name in DISENTANGLEMENT_METRICS})
+UNITS.update(explicitness_test="ROC-AUC", dci_informativeness_test="accuracy", beta_vae_eval_accuracy="accuracy",
+             factor_vae_eval_accuracy="accuracy")
+
+FID_UNIT = "FID (squared feature distance)"
+_UNIT_WORDS = ("bits/dim", "nats/image")  # found in a description when a name is not in UNITS
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a metric column, e.g. 'nats/image'; '' when unknown."""
+    if name in UNITS:
+        return UNITS[name]
+    if parse_fid_metric_name(name):
+        return FID_UNIT
+    desc = describe_metric(name)[1]
+    return next((w for w in _UNIT_WORDS if w in desc), "")

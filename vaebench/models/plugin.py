@@ -25,8 +25,8 @@ import re
 import sys
 from typing import Any
 
-from vaebench.config import ModelSpec
 from vaebench.errors import UserError
+from vaebench.specs import ModelSpec
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _SPEC_RE = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaebench.config import ModelSpec
 from vaebench.errors import UserError
+from vaebench.specs import ModelSpec
 
 # name -> (class path, default hyper-parameters; only these keys may be set in a suite)
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from vaebench.specs import format_value, label  # noqa: F401 (a label reads like a spec: `vae[beta=8]`)
+
 PROTOCOL_ID_LEN = 8
 
 # the row identity, in table order: (dataset label, model label, latent dim, protocol id)
@@ -35,26 +37,6 @@ def protocol_id(protocol: dict[str, Any]) -> str:
     """A short, stable hash of the scientific part of a protocol dict (see ENGINEERING_KEYS)."""
     blob = json.dumps(scientific_protocol(protocol), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:PROTOCOL_ID_LEN]
-
-
-def format_value(value: Any) -> str:
-    """A parameter value as it reads in a label: 4.0 -> 4, 0.25 -> 0.25, True -> true."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "(" + ",".join(format_value(v) for v in value) + ")"
-    return str(value)
-
-
-def label(name: str, params: dict[str, Any], defaults: dict[str, Any] | None) -> str:
-    """`name[key=value,...]` with the parameters that differ from `defaults` (all of them when
-    the defaults are unknown), sorted by key; just `name` when none differ."""
-    shown = {k: v for k, v in sorted(params.items()) if defaults is None or k not in defaults or defaults[k] != v}
-    if not shown:
-        return name
-    return f"{name}[" + ",".join(f"{k}={format_value(v)}" for k, v in shown.items()) + "]"
 
 
 def _registered_model_defaults(name: str) -> dict[str, Any] | None:

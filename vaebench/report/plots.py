@@ -1,9 +1,16 @@
-"""PNG plots: each metric against latent dim (one line per model, error bars over seeds), and
-the image figures of the figure runs (samples, reconstructions, interpolations, traversals,
-CVAE class grids) rendered from the arrays stored beside their records."""
+"""PNG plots: each metric against latent dim (one line per configuration: model label and
+protocol, error bars over seeds), disentanglement bar charts, and the image figures of the
+figure runs (samples, reconstructions, interpolations, traversals, CVAE class grids) rendered
+from the arrays stored beside their records.
+
+Every figure colours a model the same way (`model_colour`: a fixed colour for each built-in
+model, a hash-picked one for any other label), so a model is one colour across figures and
+results folders. File names are `identity.safe_filename` fragments (no ':', brackets, spaces).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from pathlib import Path
@@ -14,9 +21,45 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vaebench.metrics.catalog import DISENTANGLEMENT_METRICS, describe_metric, direction_word  # noqa: E402
+from vaebench.metrics.catalog import (  # noqa: E402
+    DISENTANGLEMENT_METRICS,
+    describe_metric,
+    direction_word,
+    metric_unit,
+)
+from vaebench.report.identity import dataset_label, row_key, safe_filename  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
+
+# the built-in models' colours (Okabe-Ito, colour-blind safe); other labels hash into OTHER_COLOURS
+BUILTIN_COLOURS = {"pca": "#555555", "ae": "#0072B2", "vae": "#D55E00", "cvae": "#009E73"}
+OTHER_COLOURS = ("#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#AA4499", "#44AA99", "#999933",
+                 "#661100", "#6699CC", "#332288", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")  # per protocol id, when a plot has several
+HATCHES = ("", "//", "..", "xx")
+CVAE_PROBE_NOTE = "CVAE low by design: z is freed from the class"
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def model_colour(label: str) -> str:
+    """The colour of a model label in every figure: fixed for the built-in models, else a stable
+    hash-based pick (the same label gets the same colour in every folder and every run)."""
+    return BUILTIN_COLOURS.get(label) or OTHER_COLOURS[_hash(label) % len(OTHER_COLOURS)]
+
+
+def model_marker(label: str) -> str:
+    return "o" if label in BUILTIN_COLOURS else MARKERS[(_hash(label) >> 16) % len(MARKERS)]
+
+
+def figure_stem(key: tuple, several_protocols: bool) -> str:
+    """The file-name stem of a configuration's image figures (`row_key` key); the protocol id joins
+    it only when the same dataset, model and latent dim has several protocols."""
+    dataset, model, dim, protocol = key
+    return "_".join(safe_filename(p) for p in (dataset, model, f"z{dim}", *([protocol] if several_protocols else [])))
 
 
 def _save(fig, path: Path) -> str:
@@ -27,7 +70,40 @@ def _save(fig, path: Path) -> str:
     return str(path)
 
 
-def metric_plots(rows: list[dict], out: Path) -> list[str]:
+def _protocol(row: dict) -> str:
+    return str(row.get("protocol") or "")
+
+
+def _series_label(model: str, protocol: str, several: bool) -> str:
+    return f"{model} (protocol {protocol})" if several and protocol else model
+
+
+def _axis_label(metric: str) -> str:
+    unit = metric_unit(metric)
+    return f"{metric} [{unit}]" if unit else metric
+
+
+def num_classes_by_dataset(records: list[dict]) -> dict[str, int]:
+    """dataset label -> number of classes, from the records (`dataset.num_classes`); for records
+    written before that field, from a CVAE class grid stored beside them (one column per class)."""
+    out: dict[str, int] = {}
+    for r in records:
+        n = (r.get("dataset") or {}).get("num_classes")
+        if n:
+            out.setdefault(dataset_label(r["spec"]), int(n))
+    for r in records:
+        key = dataset_label(r["spec"])
+        npz = Path(r.get("_path", "")).with_suffix(".npz")
+        if key not in out and r.get("_path") and npz.is_file():
+            with np.load(npz) as v:
+                if "class_grid" in v.files:
+                    out[key] = int(v["class_grid"].shape[1])
+    return out
+
+
+def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None = None) -> list[str]:
+    """One figure per (dataset, metric): a line per (model label, protocol id) over latent dims."""
+    num_classes = num_classes or {}
     written = []
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
@@ -35,115 +111,191 @@ def metric_plots(rows: list[dict], out: Path) -> list[str]:
             if metric in DISENTANGLEMENT_METRICS:
                 continue  # bar charts, see disentanglement_bars
             higher, _ = describe_metric(metric)
-            series = {}
+            series: dict[tuple[str, str], list] = {}
             for r in drows:
                 if f"{metric}_mean" in r:
-                    series.setdefault(r["model"], []).append((r["latent_dim"], r[f"{metric}_mean"], r[f"{metric}_std"]))
+                    series.setdefault((r["model"], _protocol(r)), []).append((r["latent_dim"], r[f"{metric}_mean"], r[f"{metric}_std"]))
             if not series:
                 continue
-            fig, ax = plt.subplots(figsize=(5.5, 3.8))
-            for model, pts in sorted(series.items()):
+            protocols = sorted({p for _, p in series})
+            fig, ax = plt.subplots(figsize=(6.0, 4.0))
+            for (model, protocol), pts in sorted(series.items()):
                 pts.sort()
                 d, m, s = (np.array(v, dtype=float) for v in zip(*pts, strict=False))
-                ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker="o", capsize=3, label=model)
+                ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker=model_marker(model), capsize=3,
+                            color=model_colour(model), linestyle=LINESTYLES[protocols.index(protocol) % len(LINESTYLES)],
+                            label=_series_label(model, protocol, len(protocols) > 1))
+            title = f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})")
+            if metric == "probe_acc":
+                title += _chance_line(ax, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
             ax.set_xscale("log", base=2)
             dims = sorted({r["latent_dim"] for r in drows})
             ax.set_xticks(dims, [str(d) for d in dims])
+            ax.minorticks_off()
             ax.set_xlabel("latent dimension")
-            ax.set_ylabel(metric)
-            ax.set_title(f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})"), fontsize=10)
+            ax.set_ylabel(_axis_label(metric))
+            ax.set_title(title, fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-            safe = metric.replace("[", "_").replace("]", "")
-            written.append(_save(fig, out / f"{dataset}_{safe}.png"))
+            written.append(_save(fig, out / f"{safe_filename(dataset)}_{safe_filename(metric)}.png"))
     return written
 
 
+def _chance_line(ax, n_classes: int | None, has_cvae: bool) -> str:
+    """Draws the chance accuracy 1 / n_classes; returns what the title adds."""
+    extra = ""
+    if n_classes:
+        ax.axhline(1 / n_classes, color="black", linestyle=":", linewidth=1, label=f"chance (1/{n_classes})")
+    if has_cvae:
+        extra = f"\n{CVAE_PROBE_NOTE}"
+    return extra
+
+
 def disentanglement_bars(rows: list[dict], out: Path) -> list[str]:
-    """One figure per (dataset, latent dim): a panel per disentanglement score, a bar per model
-    (mean over seeds, error bar = sample std, seeds as dots)."""
+    """One figure per (dataset, latent dim): a panel per disentanglement score, a bar per
+    configuration (mean over seeds, error bar = sample std), coloured by model."""
     written = []
     keys = sorted({(r["dataset"], r["latent_dim"]) for r in rows if any(f"{m}_mean" in r for m in DISENTANGLEMENT_METRICS)})
     for dataset, dim in keys:
-        drows = sorted((r for r in rows if r["dataset"] == dataset and r["latent_dim"] == dim), key=lambda r: r["model"])
+        drows = sorted((r for r in rows if r["dataset"] == dataset and r["latent_dim"] == dim), key=lambda r: (r["model"], _protocol(r)))
+        protocols = sorted({_protocol(r) for r in drows})
+        several = len(protocols) > 1
         metrics = [m for m in DISENTANGLEMENT_METRICS if any(f"{m}_mean" in r for r in drows)]
         ncol = 3
         nrow = math.ceil(len(metrics) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.8 * nrow), squeeze=False)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.9 * nrow), squeeze=False)
         for ax, metric in zip(axes.flat, metrics, strict=False):
             have = [r for r in drows if f"{metric}_mean" in r]
             means = [r[f"{metric}_mean"] for r in have]
             stds = [0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"] for r in have]
             xs = np.arange(len(have))
-            ax.bar(xs, means, yerr=stds, capsize=3, color=[f"C{i}" for i in range(len(have))])
-            ax.set_xticks(xs, [r["model"] for r in have], fontsize=8)
+            bars = ax.bar(xs, means, yerr=stds, capsize=3, color=[model_colour(r["model"]) for r in have])
+            for bar, r in zip(bars, have, strict=True):  # a second protocol of a model: hatched
+                bar.set_hatch(HATCHES[protocols.index(_protocol(r)) % len(HATCHES)])
+            ax.set_xticks(xs, [r["model"] + (f"\n{_protocol(r)}" if several else "") for r in have], fontsize=7,
+                          rotation=30, ha="right", rotation_mode="anchor")
             ax.set_title(metric, fontsize=9)
+            ax.set_ylabel(metric_unit(metric), fontsize=8)
             ax.grid(axis="y", alpha=0.3)
         for ax in axes.flat[len(metrics):]:
             ax.axis("off")
         fig.suptitle(f"{dataset}, latent dim {dim}: disentanglement (higher is better; mean ± std over seeds)", fontsize=10)
         fig.tight_layout()
-        written.append(_save(fig, out / f"{dataset}_z{dim}_disentanglement.png"))
+        written.append(_save(fig, out / f"{safe_filename(dataset)}_z{dim}_disentanglement.png"))
     return written
 
 
-def _grid(images: np.ndarray, nrow: int) -> np.ndarray:
-    """(N, C, H, W) uint8 -> one (rows*H, nrow*W) image with 1-pixel gaps."""
-    n, _, h, w = images.shape
-    rows = math.ceil(n / nrow)
-    canvas = np.full((rows * (h + 1) + 1, nrow * (w + 1) + 1), 255, dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, c = divmod(i, nrow)
-        canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img[0]
-    return canvas
+# ---------------------------------------------------------------- image figures
+
+TILE_INCHES = (0.55, 0.9)  # the size an image is drawn at, (smallest, largest): 8x8 digits readable
+SEPARATOR_PT = 0.6  # white lines between images, thinner than a digit's stroke
 
 
-def _image_fig(canvas: np.ndarray, title: str, path: Path, xlabel: str = "", ylabel: str = "") -> str:
-    h, w = canvas.shape
-    fig, ax = plt.subplots(figsize=(max(3.0, w / 40), max(2.0, h / 40) + 0.4))
+def _tile_inches(h: int) -> float:
+    return float(np.clip(h / 40, *TILE_INCHES))
+
+
+def _image_fig(stack: np.ndarray, title: str, path: Path, *, xticks=None, yticks=None, xlabel: str = "",
+               ylabel: str = "") -> str:
+    """(rows, cols, C, H, W) uint8 -> a figure: the images edge to edge, thin white separators,
+    optional per-column / per-row tick labels (sweep values)."""
+    rows, cols, _, h, w = stack.shape
+    canvas = stack[:, :, 0].transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+    tile = _tile_inches(h)
+    fig, ax = plt.subplots(figsize=(cols * tile * w / h + 1.2, rows * tile + 0.9))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    for c in range(1, cols):
+        ax.axvline(c * w - 0.5, color="white", linewidth=SEPARATOR_PT)
+    for r in range(1, rows):
+        ax.axhline(r * h - 0.5, color="white", linewidth=SEPARATOR_PT)
+    ax.set_xticks(np.arange(cols) * w + (w - 1) / 2 if xticks is not None else [], xticks if xticks is not None else [], fontsize=7)
+    ax.set_yticks(np.arange(rows) * h + (h - 1) / 2 if yticks is not None else [], yticks if yticks is not None else [], fontsize=7)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     return _save(fig, path)
 
 
+def _fmt(values) -> list[str]:
+    return [f"{v:.2g}" if abs(v) < 10 else f"{v:.0f}" for v in np.asarray(values, dtype=float)]
+
+
+def _in_prior_units(v, record: dict) -> bool:
+    if "traversal_units" in v.files:
+        return str(v["traversal_units"]) == "prior"
+    return "elbo" in (record.get("metrics") or {})  # records before the field: VAE/CVAE
+
+
+def _traversal_figures(v, stem: str, tag: str, record: dict, out: Path) -> list[str]:
+    written = []
+    prior = _in_prior_units(v, record)
+    stored = "traversal_values" in v.files or "latent_traversal_values" in v.files
+    units = "prior units" if prior else f"code units ({'train-' if stored else ''}code mean ± k·std)"
+    if "traversal" in v.files:
+        dims = [int(d) for d in v["traversal_dims"]]
+        if "traversal_values" in v.files:
+            rv, cv = _fmt(v["traversal_values"][0]), _fmt(v["traversal_values"][1])
+        else:  # records before the values were stored: the sweep in std multiples (prior: values)
+            k = np.linspace(-2, 2, 10)
+            rv = cv = _fmt(k) if prior else [f"{x:+.1f}σ" for x in k]
+        written.append(_image_fig(v["traversal"], f"traversal of z[{dims[0]}] (rows) × z[{dims[1]}] (columns), {units}\n{tag}",
+                                  out / f"{stem}_traversal.png", xticks=cv, yticks=rv,
+                                  xlabel=f"z[{dims[1]}]", ylabel=f"z[{dims[0]}]"))
+    if "latent_traversal" in v.files:
+        t, dims = v["latent_traversal"], [int(d) for d in v["latent_traversal_dims"]]
+        steps = t.shape[1]
+        if "latent_traversal_values" in v.files:
+            vals = v["latent_traversal_values"]
+            ylab = [f"z[{d}]: {a} … {b}" for d, (a, b) in zip(dims, (_fmt([r[0], r[-1]]) for r in vals), strict=True)]
+        else:
+            ylab = [f"z[{d}]" for d in dims]
+        k = np.linspace(-2.5, 2.5, steps)
+        xt = _fmt(k) if prior else [f"{x:+.1f}σ" for x in k]
+        how = "value, prior units" if prior else f"{'train-' if stored else ''}code mean + k·std of that dim"
+        given = " (and its class)" if "class_grid" in v.files else ""  # a CVAE decodes under y
+        written.append(_image_fig(t, f"one latent dim per row, swept ({how}); others at the first test image's code{given}\n{tag}",
+                                  out / f"{stem}_latent_traversal.png", xticks=xt, yticks=ylab,
+                                  xlabel="z value" if prior else "k (std of the codes)"))
+    return written
+
+
 def figure_plots(records: list[dict], out: Path) -> list[str]:
-    """Image figures for the first seed of every (dataset, model, latent_dim) that stored them."""
+    """Image figures for the first seed of every configuration (row key) that stored them."""
     written, seen = [], set()
-    for r in sorted(records, key=lambda r: (r["spec"]["seed"], r["run_id"])):
+    ok = [r for r in records if r.get("status") == "ok" and Path(r.get("_path", "")).with_suffix(".npz").is_file()]
+    protocols: dict[tuple, set] = {}
+    for r in ok:
+        key = row_key(r["spec"])
+        protocols.setdefault(key[:3], set()).add(key[3])
+    for r in sorted(ok, key=lambda r: (r["spec"]["seed"], r["run_id"])):
         s = r["spec"]
-        key = (s["dataset"], s["model"], s["latent_dim"])
-        npz = Path(r["_path"]).with_suffix(".npz")
-        if key in seen or r.get("status") != "ok" or not npz.is_file():
+        key = row_key(s)
+        if key in seen:
             continue
         seen.add(key)
-        v = np.load(npz)
-        stem = f"{s['dataset']}_{s['model']}_z{s['latent_dim']}"
-        tag = f"{s['dataset']} {s['model']} z={s['latent_dim']} seed={s['seed']}"
-        written.append(_image_fig(_grid(v["samples"], 8), f"samples: {tag}", out / f"{stem}_samples.png"))
-        rec = v["recon"]
-        written.append(_image_fig(_grid(np.concatenate(rec), rec.shape[1]), f"test (top) / reconstruction (bottom): {tag}", out / f"{stem}_recon.png"))
-        it = v["interpolation"]
-        written.append(_image_fig(_grid(it.reshape(-1, *it.shape[2:]), it.shape[1]), f"latent interpolation: {tag}", out / f"{stem}_interpolation.png"))
-        if "traversal" in v:
-            t = v["traversal"]
-            dims = v["traversal_dims"]
-            written.append(_image_fig(_grid(t.reshape(-1, *t.shape[2:]), t.shape[1]), f"traversal of z[{dims[0]}] (rows) x z[{dims[1]}] (cols): {tag}",
-                                      out / f"{stem}_traversal.png"))
-        if "latent_traversal" in v:
-            t, dims = v["latent_traversal"], v["latent_traversal_dims"]
-            written.append(_image_fig(_grid(t.reshape(-1, *t.shape[2:]), t.shape[1]), f"one latent dim per row, swept -2.5..2.5: {tag}",
-                                      out / f"{stem}_latent_traversal.png", ylabel="z[" + ",".join(str(int(d)) for d in dims) + "]"))
-        if "class_grid" in v:
-            g = v["class_grid"]
-            written.append(_image_fig(_grid(g.reshape(-1, *g.shape[2:]), g.shape[1]), f"same z (rows) under every class (cols): {tag}",
-                                      out / f"{stem}_class_grid.png", xlabel="class y", ylabel="z ~ N(0, I)"))
+        dataset, model, dim, protocol = key
+        several = len(protocols[key[:3]]) > 1
+        stem = figure_stem(key, several)
+        tag = f"{dataset} {model} z={dim} seed={s['seed']}" + (f" protocol {protocol}" if several else "")
+        with np.load(Path(r["_path"]).with_suffix(".npz")) as v:
+            samples = v["samples"]
+            written.append(_image_fig(samples.reshape(-1, 8, *samples.shape[1:]), f"samples: {tag}", out / f"{stem}_samples.png"))
+            written.append(_image_fig(v["recon"], f"test images over their reconstructions: {tag}", out / f"{stem}_recon.png",
+                                      yticks=["test", "recon"]))
+            it = v["interpolation"]
+            written.append(_image_fig(it, f"latent interpolation between two test images' codes: {tag}",
+                                      out / f"{stem}_interpolation.png", xticks=_fmt(np.linspace(0, 1, it.shape[1])), xlabel="t"))
+            written += _traversal_figures(v, stem, tag, r, out)
+            if "class_grid" in v.files:
+                g = v["class_grid"]
+                written.append(_image_fig(g, f"same z (rows) under every class (columns): {tag}", out / f"{stem}_class_grid.png",
+                                          xticks=[str(c) for c in range(g.shape[1])], xlabel="class y", ylabel="z ~ N(0, I)"))
     return written
 
 
 def write_plots(records: list[dict], rows: list[dict], out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
-    return metric_plots(rows, out) + disentanglement_bars(rows, out) + figure_plots(records, out)
+    return metric_plots(rows, out, num_classes_by_dataset(records)) + disentanglement_bars(rows, out) + figure_plots(records, out)

@@ -1,39 +1,60 @@
-"""One row per (dataset, model, latent_dim): `<metric>_mean` and `<metric>_std` over seeds.
+"""One row per configuration, `report.identity.row_key`: dataset (with its parameters), model
+(with its non-default parameters, e.g. `vae[beta=8]`), latent dim and protocol id; then
+`<metric>_mean` and `<metric>_std` over seeds.
 
 std is the sample standard deviation (ddof = 1) over the seeds that finished; it is empty with
 a single seed. Diverged runs are counted in `n_diverged` and left out of the means.
+
+The `protocol` column is the short protocol id; what it stands for is spelled out under
+table.md (a legend) and in table.csv's last column, `protocol_json`, so that the CSV alone (a
+baseline others compare against) says which protocol every row used.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from vaebench.metrics.catalog import INFORMATIONAL_WHY, describe_metric, direction_word, metric_names
+from vaebench.metrics.catalog import (
+    INFORMATIONAL_WHY,
+    describe_metric,
+    direction_word,
+    metric_names,
+)
+from vaebench.report.identity import (
+    ENGINEERING_KEYS,
+    ROW_KEY,
+    format_value,
+    model_label,  # noqa: F401 (report.compare imports it from here)
+    row_key,
+    scientific_protocol,
+)
 from vaebench.store import atomic_write_text
 
-KEY = ("dataset", "model", "latent_dim")
+KEY = ROW_KEY  # (dataset, model, latent_dim, protocol)
 
 
-def model_label(spec: dict) -> str:
-    return spec["model"]
+def protocol_json(spec: dict) -> str:
+    """The protocol a row's id stands for (its scientific part), as compact, sorted JSON."""
+    return json.dumps(scientific_protocol(spec.get("protocol") or {}), sort_keys=True, separators=(",", ":"))
 
 
 def build_rows(records: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     names = metric_names([r.get("metrics") or {} for r in records])
     for r in records:
-        s = r["spec"]
-        groups[(s["dataset"], model_label(s), s["latent_dim"])].append(r)
+        groups[row_key(r["spec"])].append(r)
     rows = []
-    for (dataset, model, dim), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    for (dataset, model, dim, protocol), recs in sorted(groups.items()):
         ok = [r for r in recs if r.get("status") == "ok"]
-        row = {"dataset": dataset, "model": model, "latent_dim": dim, "n_seeds": len(ok), "n_diverged": len(recs) - len(ok)}
+        row = {"dataset": dataset, "model": model, "latent_dim": dim, "protocol": protocol,
+               "n_seeds": len(ok), "n_diverged": len(recs) - len(ok), "protocol_json": protocol_json(recs[0]["spec"])}
         for metric in names:
             values = np.array([r["metrics"][metric] for r in ok if metric in r["metrics"]], dtype=np.float64)
             if len(values) == 0:
@@ -45,10 +66,11 @@ def build_rows(records: list[dict]) -> list[dict]:
 
 
 def columns(rows: list[dict]) -> list[str]:
+    """CSV columns: the row identity, n_seeds, n_diverged, the metrics, then protocol_json."""
     cols = [*KEY, "n_seeds", "n_diverged"]
     for metric in row_metrics(rows):
         cols += [f"{metric}_mean", f"{metric}_std"]
-    return cols
+    return cols + ["protocol_json"]
 
 
 def row_metrics(rows: list[dict]) -> list[str]:
@@ -73,8 +95,21 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def protocol_legend(rows: list[dict]) -> list[str]:
+    """One line per protocol id in the rows: the id and the protocol it hashes, `key=value`."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        seen.setdefault(r["protocol"], r["protocol_json"])
+    lines = [f"Protocols (the `protocol` column; {', '.join(ENGINEERING_KEYS)} are not part of a protocol: "
+             "they change no metric's meaning, and each run's record holds them):", ""]
+    for pid, text in seen.items():
+        fields = json.loads(text)
+        lines.append(f"- `{pid}`: " + ", ".join(f"{k}={format_value(v)}" for k, v in sorted(fields.items())))
+    return lines
+
+
 def to_markdown(rows: list[dict]) -> str:
-    cols = [c for c in columns(rows) if not c.endswith("_std")]
+    cols = [c for c in columns(rows) if not c.endswith("_std") and c != "protocol_json"]
     header = [c.removesuffix("_mean") for c in cols]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(cols)]
     for r in rows:
@@ -98,6 +133,8 @@ def to_markdown(rows: list[dict]) -> str:
     if "ppca_ll" in present:
         notes += ["", "`ppca_ll` is a Gaussian density over continuous pixels; `elbo`/`iwae` are Bernoulli "
                   "log-probabilities. The two are NOT comparable with each other."]
+    if rows:
+        notes += ["", *protocol_legend(rows)]
     return "\n".join(lines + notes) + "\n"
 
 

@@ -33,7 +33,9 @@ from vaebench.metrics.fid import compute_fid_metrics
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
+from vaebench.runner.estimate import checkpoint_epochs, estimate
 from vaebench.runner.evaluate import evaluate
+from vaebench.runner.fit_cache import seed_changes
 from vaebench.runner.progress import SweepProgress
 from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
 from vaebench.runner.visuals import make_visuals
@@ -79,7 +81,7 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
         "run_id": spec.run_id,
         "spec": spec.to_dict(),
         "dataset": {
-            "name": splits.name, "checksum": splits.checksum, "source": splits.source,
+            "name": splits.name, "checksum": splits.checksum, "source": splits.source, "num_classes": splits.num_classes,
             "n_train": len(splits.train_x), "n_val": len(splits.val_x), "n_test": len(splits.test_x),
         },
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -119,6 +121,8 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             times["figures_s"] = time.perf_counter() - t
     times["eval_s"] = sum(v for k, v in times.items() if k != "train_s")
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
+    if (changes := seed_changes(model, metrics)) is not None:
+        record["seed_changes"] = changes  # PCA: one fit per configuration, the seed changes only these
     if dis_protocol is not None:
         record["disentanglement_protocol"] = dis_protocol
     times["total_s"] = time.perf_counter() - t0
@@ -141,25 +145,27 @@ def run_suite(
     git_sha()  # stamp the records with the code as it was when the sweep started
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
-    data = {name: load_dataset(name, data_root) for name in {s.dataset for s in runs}}  # fails fast on bad data
+    data = {d: load_dataset(d, data_root) for d in {s.dataset_spec for s in runs}}  # fails fast on bad data
     store = RunStore(out)
     if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
             remove_stale_temp_files(folder)
     start = time.perf_counter()
-    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
     skipped = len(done)
     finished = diverged = 0
     where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
-    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet) as bar:
+    todo = [spec for spec in runs if spec.run_id not in done]
+    plan = estimate(todo, data, launch.accelerator, checkpoint_epochs(store, todo)) if zero and not quiet and todo else None
+    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet, plan=plan) as bar:
         bar.skipped(skipped)
+        bar.plan_runs([spec.run_id for spec in todo])
         for spec in runs:
             if spec.run_id in done:
                 continue
             bar.start(spec.run_id)
             checkpoint = store.checkpoint_path(spec.run_id)
-            record, visuals = run_one(spec, data[spec.dataset], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
+            record, visuals = run_one(spec, data[spec.dataset_spec], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
             finished += 1
             diverged += record["status"] == "diverged"
             if zero:

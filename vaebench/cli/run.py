@@ -1,52 +1,34 @@
-"""Command line: run, list, report. Every error a user can cause exits 2 with one message."""
+"""`python -m vaebench run --suite NAME`: train and evaluate a suite's runs, skipping finished ones."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-import traceback
-import warnings
 from pathlib import Path
 
+from vaebench.cli._args import add_data_root, csv, parse_devices
+from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
 
-EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 
 
-def _csv(kind):
-    def parse(text: str):
-        try:
-            return [kind(t) for t in text.split(",") if t.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
-
-    return parse
-
-
-def parse_devices(text: str):
-    return int(text) if text.isdigit() else text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vaebench", description="Benchmark AE, VAE, CVAE and PCA.", allow_abbrev=False)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
+def add_parser(subparsers):
+    run = subparsers.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
     run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
-    run.add_argument("--datasets", type=_csv(str), help="override: comma-separated dataset names")
-    run.add_argument("--models", type=_csv(str), help="override: comma-separated model names")
-    run.add_argument("--latent-dims", type=_csv(int), help="override: e.g. 2,4,8")
-    run.add_argument("--seeds", type=_csv(int), help="override: e.g. 0,1,2")
+    run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names")
+    run.add_argument("--models", type=csv(str), help="override: comma-separated model names")
+    run.add_argument("--latent-dims", type=csv(int), help="override: e.g. 2,4,8")
+    run.add_argument("--seeds", type=csv(int), help="override: e.g. 0,1,2")
     run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
     run.add_argument("--max-steps", type=int, help="override the protocol's maximum optimizer steps")
     run.add_argument("--fast", action="store_true",
                      help="opt-in fast mode: bf16 autocast, channels_last, torch.compile (a different run id; GPU)")
     run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
                      help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
+    run.add_argument("--set", action="append", metavar="protocol.KEY=VALUE",
+                     help="override one protocol field (VALUE read as YAML, validated like the suite file); repeatable")
     run.add_argument("--out", type=Path, help="results folder (default: runs/<suite>)")
-    run.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    add_data_root(run)
     run.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
     run.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices per node: auto, 1, 2, ...")
     run.add_argument("--num-nodes", type=int, default=1, help="Lightning nodes for each run (DDP across machines)")
@@ -61,41 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wandb-project", default="vaebench", help="W&B project (group = suite, name = run id)")
     run.add_argument("--no-report", action="store_true", help="do not rebuild the table and plots at the end (pool workers)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    run.add_argument("--dry-run", action="store_true", help="list the runs (and which are done) without running")
-
-    sub.add_parser("list", help="suites, models and datasets (with availability)").add_argument("--data-root")
-
-    rep = sub.add_parser("report", help="rebuild table.md, table.csv and plots/ from the run records in DIR")
-    rep.add_argument("dir", type=Path)
-
-    from vaebench import compare_cli, fid_cli, reproduce
-
-    compare_cli.add_parser(sub)
-    reproduce.add_parser(sub)
-    fid_cli.add_parser(sub)
-    return p
+    run.add_argument("--dry-run", action="store_true", help="list the runs (done, partial with its epoch, todo), verify the data sets' checksums, print the "
+                     "counts and the expected time; run nothing (exit 2 when the data would fail the run)")
+    run.set_defaults(handler=cmd_run)
+    return run
 
 
 def cmd_run(args) -> int:
     from rich.console import Console
 
-    from vaebench.config import expand, load_suite, parse_shard, shard_runs, with_overrides
-    from vaebench.data.registry import check_dataset_name, dataset_status
-    from vaebench.store import RunStore
+    from vaebench.config import load_suite, parse_shard, with_overrides
+    from vaebench.data.registry import check_data_root, check_dataset_name
 
-    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast)
+    suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast, args.set)
     for name in suite.datasets:
         check_dataset_name(name)
+    check_data_root(args.data_root)
     out = args.out or Path("runs") / suite.name
     console = Console(stderr=True, quiet=args.quiet, soft_wrap=True)
     if args.dry_run:
-        store = RunStore(out)
-        for spec in shard_runs(expand(suite), parse_shard(args.shard)):
-            print(f"{'done ' if store.is_done(spec.run_id) else 'todo '} {spec.run_id}")
-        for name in suite.datasets:
-            ok, where = dataset_status(name, args.data_root)
-            print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
-        return 0
+        return _dry_run(suite, out, args)
 
     from vaebench.ranks import is_global_zero
     from vaebench.report import build_report
@@ -110,7 +77,8 @@ def cmd_run(args) -> int:
         raise UserError("--num-nodes must be >= 1")
     launch = Launch(args.accelerator, args.devices, args.num_nodes, args.strategy)
     tracker = _tracker(args, suite.name, out, console) if is_global_zero() else None
-    summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
+    with sigint_raises_interrupted():
+        summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
     if not is_global_zero():
         return 0  # DDP rank > 0: rank 0 writes the records and the table
     rows = 0
@@ -162,57 +130,43 @@ def _run_pool(args, out: Path, console) -> int:
     return code
 
 
-def cmd_list(args) -> int:
-    from vaebench.config import available_suites, load_suite
-    from vaebench.data.registry import DATASETS, dataset_status
-    from vaebench.models.registry import MODELS
+def _dry_run(suite, out: Path, args) -> int:
+    """The runs (done, partial with their epoch, to do), the data sets verified against their
+    checksums, the counts and the expected time; exit 2 when the real run would fail on data."""
+    from vaebench.config import expand, parse_shard, shard_runs
+    from vaebench.data.registry import dataset_status, load_dataset
+    from vaebench.errors import DataError
+    from vaebench.runner.estimate import checkpoint_epochs, estimate
+    from vaebench.store import RunStore
 
-    print("suites:")
-    for name in available_suites():
-        s = load_suite(name)
-        n = len(s.datasets) * len(s.models) * len(s.latent_dims) * len(s.seeds)
-        print(f"  {name:<12} {n:>4} runs  {s.description}")
-    print("models:")
-    for name, (path, params) in MODELS.items():
-        print(f"  {name:<12} {path}" + (f"  {params}" if params else ""))
-    print("datasets:")
-    for name in DATASETS:
-        ok, where = dataset_status(name, args.data_root)
-        print(f"  {name:<14} {'available' if ok else 'MISSING  '}  {where}")
+    store = RunStore(out)
+    runs = shard_runs(expand(suite), parse_shard(args.shard))
+    todo = [spec for spec in runs if not store.is_done(spec.run_id)]
+    todo_ids = {spec.run_id for spec in todo}
+    partial = checkpoint_epochs(store, todo)
+    for spec in runs:
+        if spec.run_id not in todo_ids:
+            print(f"done     {spec.run_id}")
+        elif spec.run_id in partial:
+            print(f"partial  {spec.run_id}  epoch {partial[spec.run_id]}/{spec.protocol.max_epochs} "
+                  "done, resumes from its checkpoint")
+        else:
+            print(f"todo     {spec.run_id}")
+    missing = []
+    for name in suite.datasets:
+        ok, where = dataset_status(name, args.data_root, verify=True)
+        print(f"dataset {name}: {'available' if ok else 'MISSING'} ({where})")
+        if not ok:
+            missing.append(f"dataset {name}: {where}")
+    n_partial = len(partial)
+    print(f"runs: {len(runs)}: {len(runs) - len(todo)} done, {n_partial} partial, {len(todo) - n_partial} to do")
+    if missing:
+        raise DataError(missing[0])
+    if todo:
+        data = {d: load_dataset(d, args.data_root) for d in {s.dataset_spec for s in todo}}
+        plan = estimate(todo, data, args.accelerator, partial)
+        print(plan.summary(what="left"))
+        for note in plan.notes:
+            print(f"  {note}")
     return 0
 
-
-def cmd_report(args) -> int:
-    from vaebench.report import build_report
-
-    report = build_report(args.dir)
-    print(f"{report['records']} records -> {report['rows']} rows; {args.dir / 'table.md'}; {len(report['plots'])} plots")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning/torch version chatter
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    from vaebench.compare_cli import cmd_compare
-    from vaebench.fid_cli import cmd_fid_backbone
-    from vaebench.reproduce import cmd_reproduce
-
-    handler = {
-        "run": cmd_run, "list": cmd_list, "report": cmd_report,
-        "compare": cmd_compare, "reproduce": cmd_reproduce, "fid-backbone": cmd_fid_backbone,
-    }[args.command]
-    try:
-        return handler(args)
-    except UserError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted; finished runs are kept, re-run the same command to resume", file=sys.stderr)
-        return 130

@@ -1,14 +1,12 @@
-"""`python -m vaebench fid-backbone`: show a dataset's shipped FID classifier, or build one and compare.
-
-Wire into vaebench/cli.py with `fid_cli.add_parser(sub)` in build_parser() and
-`"fid-backbone": fid_cli.cmd_fid_backbone` in main()'s handler table.
-"""
+"""`python -m vaebench fid-backbone`: show a dataset's shipped FID classifier, or build one here and compare."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+
+from vaebench.cli._args import add_data_root
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="train the classifier here (minutes on CPU) and report how far it is from the shipped one")
     p.add_argument("--seed", type=int, default=0, help="with --build: training seed (the shipped weights used 0)")
     p.add_argument("--out", help="with --build: write the trained weights (a state dict) to this file")
-    p.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    add_data_root(p)
     p.set_defaults(handler=cmd_fid_backbone)
     return p
 

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vaebench.cli import parse_devices
+from vaebench.cli._args import add_data_root, parse_devices
+from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
 
 _SPEC_KEYS = ("dataset", "model", "model_params", "latent_dim", "seed", "protocol")
@@ -31,11 +32,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "metric: stored, new, difference. The record's folder is never written to.",
     )
     p.add_argument("record", type=Path, help="a run record, e.g. runs/smoke/runs/digits-vae-z2-s0-<hash>.json")
-    p.add_argument("--data-root", help="folder with dataset files (else $VAEBENCH_DATA, system packages)")
+    add_data_root(p)
     p.add_argument("--accelerator", default=None,
                    help="Lightning accelerator (default: the record's device type: cpu, gpu or mps)")
     p.add_argument("--devices", type=parse_devices, default="auto", help="Lightning devices: auto, 1, 2, ...")
     p.add_argument("--out", type=Path, help="also write the new record under OUT/runs (not the record's folder)")
+    p.set_defaults(handler=cmd_reproduce)
     return p
 
 
@@ -59,18 +61,21 @@ def load_record(path: Path) -> dict[str, Any]:
 def rebuild_spec(record: dict[str, Any], origin: str = "record"):
     """The RunSpec that the current code builds from the record's spec."""
     from vaebench.config import RunSpec, parse_protocol
+    from vaebench.data.registry import resolve_dataset
     from vaebench.models.registry import resolve_model
 
     s = record["spec"]
-    if not isinstance(s["model_params"], dict) or not isinstance(s["protocol"], dict):
-        raise UserError(f"{origin}: spec.model_params and spec.protocol must be mappings")
+    dataset_params = s.get("dataset_params", {})  # absent: a dataset without parameters
+    if not all(isinstance(s[k], dict) for k in ("model_params", "protocol")) or not isinstance(dataset_params, dict):
+        raise UserError(f"{origin}: spec.model_params, spec.dataset_params and spec.protocol must be mappings")
     try:
         latent_dim, seed = int(s["latent_dim"]), int(s["seed"])
     except (TypeError, ValueError):
         raise UserError(f"{origin}: spec.latent_dim and spec.seed must be integers") from None
     protocol = parse_protocol(dict(s["protocol"]), f"{origin}: spec")
     model = resolve_model(str(s["model"]), dict(s["model_params"]))
-    return RunSpec(str(s.get("suite", "reproduce")), str(s["dataset"]), model, latent_dim, seed, protocol)
+    dataset = resolve_dataset(str(s["dataset"]), dataset_params)
+    return RunSpec(str(s.get("suite", "reproduce")), dataset.name, model, latent_dim, seed, protocol, dataset.params)
 
 
 def _default_accelerator(device: str | None) -> tuple[str, str | None]:
@@ -169,7 +174,7 @@ def cmd_reproduce(args) -> int:
         out_runs = (Path(out) / "runs").resolve()
         if record_dir in (out_runs, Path(out).resolve()):
             raise UserError(f"--out {out} is the record's own results folder; choose another (reproduce never overwrites)")
-    splits = load_dataset(spec.dataset, getattr(args, "data_root", None))
+    splits = load_dataset(spec.dataset_spec, getattr(args, "data_root", None))
     stored_checksum = (record.get("dataset") or {}).get("checksum")
     if stored_checksum and stored_checksum != splits.checksum:
         warn.append(f"dataset {spec.dataset}: checksum differs from the record's: this is not the same data")
@@ -179,7 +184,8 @@ def cmd_reproduce(args) -> int:
         if note:
             warn.append(note)
     print(f"reproducing {stored_id} from {path} (accelerator {accelerator})", flush=True)
-    new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
+    with sigint_raises_interrupted():
+        new, visuals = run_one(spec, splits, Launch(accelerator, getattr(args, "devices", "auto")))
     warn += provenance_differences(record.get("provenance"), new.get("provenance") or {})
     if record.get("status") != new.get("status"):
         warn.append(f"status differs: stored {record.get('status')}, now {new.get('status')}"
@@ -197,22 +203,3 @@ def cmd_reproduce(args) -> int:
         written = RunStore(Path(out)).write(new, visuals)
         print(f"new record: {written}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point until `reproduce` is wired into vaebench/cli.py."""
-    parser = argparse.ArgumentParser(prog="python -m vaebench")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "reproduce":
-        argv = ["reproduce", *argv]
-    args = parser.parse_args(argv)
-    try:
-        return cmd_reproduce(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

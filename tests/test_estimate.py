@@ -1,0 +1,102 @@
+"""The sweep's expected time: each run's work, the measured rates, and an ETA on work left."""
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from vaebench.config import Protocol, RunSpec, parse_model
+from vaebench.runner.estimate import (
+    Estimate,
+    Rates,
+    estimate,
+    format_seconds,
+    run_seconds,
+    run_work,
+)
+from vaebench.runner.progress import SweepProgress, eta_seconds
+
+
+def spec(model="vae", **protocol):
+    return RunSpec("t", "digits", parse_model(model), 2, 0, Protocol(**protocol))
+
+
+def test_run_work_counts_images_of_whole_epochs_steps_and_resumed_runs(digits):
+    n_train, n_val, n_test = len(digits.train_x), len(digits.val_x), len(digits.test_x)
+    assert (n_train, n_val, n_test) == (1257, 180, 360)
+    w = run_work(spec(max_epochs=3, batch_size=100), digits)  # 13 steps per epoch (the last one short)
+    assert (w.train_images, w.val_images, w.test_images, w.epochs) == (3 * 13 * 100, 3 * 180, 360, 3)
+    w = run_work(spec(max_epochs=50, batch_size=100, max_steps=20), digits)  # max_steps ends it in epoch 2
+    assert (w.train_images, w.val_images, w.epochs) == (2000, 2 * 180, 2)
+    w = run_work(spec(max_epochs=3, batch_size=100), digits, epochs_done=2)
+    assert (w.train_images, w.val_images, w.epochs) == (13 * 100, 180, 1)
+    w = run_work(spec(max_epochs=3, batch_size=100, steps_per_epoch=5), digits)
+    assert (w.train_images, w.epochs) == (1500, 3)
+
+
+def test_run_seconds_is_rates_times_work(digits):
+    rates = Rates(train=1e-3, forward=2e-4, bound=5e-3)
+    s = spec(max_epochs=2, batch_size=100)
+    expected = 1.0 + 1e-3 * 2 * 13 * 100 + 2e-4 * 2 * 180 + (5e-3 + 2e-4) * 360
+    assert run_seconds(s, digits, rates) == pytest.approx(expected)
+    pca = Rates(0, 0, 0, fit=1e-4, fit_const=0.5)
+    assert run_seconds(spec("pca"), digits, pca) == pytest.approx(0.5 + 1e-4 * 1257)
+
+
+def test_estimate_measures_each_network_once_and_leaves_the_random_stream_alone(digits):
+    import torch
+
+    runs = [spec("vae", max_epochs=2), spec("pca"), RunSpec("t", "digits", parse_model("vae"), 8, 1, Protocol(max_epochs=2))]
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    plan = estimate(runs, {"digits": digits}, "cpu")
+    assert torch.equal(torch.rand(3), before)
+    assert plan.device == "cpu" and plan.unknown == 0 and len(plan.seconds) == 3
+    vae2, pca, vae8 = (plan.seconds[r.run_id] for r in runs)
+    assert vae2 == vae8 > pca > 0  # one measurement per (dataset, model); PCA's fit is quick
+    assert 0 < plan.total < 600
+
+
+def test_a_long_cpu_sweep_gets_the_hint():
+    short = Estimate({"a": 10.0}).summary()
+    assert "0:00:10 for 1 run(s)" in short and "GPU" not in short
+    long = Estimate({"a": 86_400.0 + 3 * 3600, "b": None}).summary()
+    assert "1 day 3:00:00" in long and "1 not measurable" in long and "GPU" in long and "smoke" in long
+    assert "--accelerator" not in Estimate({"a": 90_000.0}, device="GPU").summary()
+    assert format_seconds(59.6) == "0:01:00" and format_seconds(2 * 86_400) == "2 days 0:00:00"
+
+
+def test_eta_is_work_left_not_runs_left():
+    """The issue's case: 18 quick PCA runs first, then 54 long trainings. Finishing the PCA
+    runs (1% of the work) in the time the estimate expected must leave the day, not minutes."""
+    runs = [f"pca{i}" for i in range(18)] + [f"net{i}" for i in range(54)]
+    plan = Estimate({r: (5.0 if r.startswith("pca") else 1600.0) for r in runs})
+    bar = SweepProgress(Console(file=io.StringIO()), "latent_dim", len(runs), enabled=True, plan=plan)
+    with bar:
+        bar.plan_runs(runs)
+        for r in runs[:18]:
+            bar.start(r)
+            bar.finish({"run_id": r, "status": "ok", "metrics": {}, "times": {"total_s": 5.0}})
+        assert bar.work_done == pytest.approx(90.0) and bar.work_total == pytest.approx(90 + 54 * 1600)
+        bar.started -= 90  # 90 s have passed: as expected
+        assert eta_seconds(bar.work_total, bar.work_done, 90.0) == pytest.approx(54 * 1600)
+        assert bar.eta() == pytest.approx(54 * 1600, rel=0.01)
+        # counting runs, as before, would have said 54/18 x 90 s = 4.5 minutes
+        bar.start("net0")
+        bar.within_run(0.5)  # half its steps trained: the sweep moves within a long run
+        assert bar.work_done == pytest.approx(90 + 0.9 * 0.5 * 1600)
+    # the line printed when the 18th run finished (instantly here: faster than expected, so
+    # the ETA is scaled down, but by the prior-weighted speed, not to minutes)
+    last = [line for line in bar.console.file.getvalue().splitlines() if line.startswith("[18/72]")][-1]
+    hours = re.search(r"\(ETA (\d+):\d\d:\d\d\)$", last)
+    assert last.startswith("[18/72] pca17") and hours and int(hours.group(1)) >= 18, last
+
+
+def test_eta_corrects_the_estimate_by_observed_speed():
+    # twice as slow as measured, after long enough to outweigh the prior
+    assert eta_seconds(10_000, 3000, 6000) == pytest.approx(7000 * 6300 / 3300)
+    assert eta_seconds(100, 100, 50) == 0
+    # nothing done yet: the estimate itself
+    assert eta_seconds(1000, 0, 0) == pytest.approx(1000)

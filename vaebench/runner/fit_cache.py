@@ -1,0 +1,91 @@
+"""Closed-form fits done once per configuration, shared by the seeds of a sweep.
+
+A PCA fit is a deterministic function of the train split and the latent dim: the seeds of a
+suite would fit the same PCA again and again. This process-wide cache fits it once per
+(model class, train data, latent dim) and hands every later run a copy of the fitted state; the
+seed then changes only the sampling-based metrics (`seed_changes`), which the record states, so
+a PCA row's n_seeds counts draws of those metrics, not independent fits.
+
+The key holds the split's checksum, shape and a digest of the train tensor's bytes, so two data
+sets, one data set with other parameters, or two subsamples of one data set never share a fit. Trained models (LightningModules) and plug-ins never come here.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import weakref
+from collections import OrderedDict
+
+import torch
+
+from vaebench.metrics.catalog import parse_fid_metric_name
+from vaebench.models.pca import PCAModel
+
+MAX_ENTRIES = 32  # fitted PCAs are small (d x D); this bounds memory on long sweeps
+
+# metrics whose value depends on random draws even for a fixed fitted model
+SAMPLING_FID_KINDS = ("fid_samples", "fid_samples_fitted")
+
+_CACHE: OrderedDict[tuple, PCAModel] = OrderedDict()
+stats = {"fits": 0, "reuses": 0}
+
+
+_DIGESTS: dict[int, tuple[weakref.ref, str]] = {}  # id(train tensor) -> (that tensor, its digest)
+
+
+def _digest(x: torch.Tensor) -> str:
+    """SHA-256 of a tensor's bytes, once per tensor object (a sweep passes the same split to
+    every run; a subsample of a data set has its data set's checksum but other rows)."""
+    entry = _DIGESTS.get(id(x))
+    if entry is not None and entry[0]() is x:
+        return entry[1]
+    digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().data).hexdigest()
+    for k in [k for k, (ref, _) in _DIGESTS.items() if ref() is None]:
+        del _DIGESTS[k]
+    _DIGESTS[id(x)] = (weakref.ref(x), digest)
+    return digest
+
+
+def _key(model: PCAModel, splits) -> tuple:
+    x = splits.train_x
+    return (type(model), splits.checksum, tuple(x.shape), str(x.dtype), _digest(x), model.latent_dim)
+
+
+def cacheable(model) -> bool:
+    """Exactly the built-in PCA (a subclass may fit differently, e.g. with a seed)."""
+    return type(model) is PCAModel
+
+
+def fit_closed_form(model, splits) -> bool:
+    """Fits a non-Lightning model in place on the train split; a PCA reuses the fit of an
+    earlier run of the same configuration in this process. Returns True when it was reused."""
+    if not cacheable(model):
+        model.fit(splits.train_x)
+        return False
+    key = _key(model, splits)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        model.__dict__.update(copy.deepcopy(_CACHE[key].__dict__))
+        stats["reuses"] += 1
+        return True
+    model.fit(splits.train_x)
+    stats["fits"] += 1
+    _CACHE[key] = copy.deepcopy(model)
+    while len(_CACHE) > MAX_ENTRIES:
+        _CACHE.popitem(last=False)
+    return False
+
+
+def clear() -> None:
+    _CACHE.clear()
+    stats.update(fits=0, reuses=0)
+
+
+def seed_changes(model, metric_names) -> list[str] | None:
+    """For a model whose fit the seed does not change (PCA): the metrics the seed does change
+    (the sampling-based ones), for the record; None for trained models (the seed changes all)."""
+    if not cacheable(model):
+        return None
+    return sorted(m for m in metric_names if (p := parse_fid_metric_name(m)) and p[0] in SAMPLING_FID_KINDS)
+
