@@ -112,4 +112,4 @@ def test_a_non_conditional_vae_keeps_its_columns(digits):
     metrics = evaluate(model, digits, PROTOCOL, 0)[0]
     assert {"elbo", "iwae", "rec_nll", "kl"} <= set(metrics)
     assert not {m for m in metrics if m.endswith("_cond")}
-    assert metrics["elbo"] == pytest.approx(-(metrics["rec_nll"] + metrics["kl"]), rel=1e-12)
+    assert metrics["elbo"] == pytest.approx(-(metrics["rec_nll"] + metrics["kl"]), rel=1e-6)  # float32 per-image sums
