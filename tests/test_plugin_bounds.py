@@ -83,3 +83,27 @@ def test_bound_only_plugin_agrees_with_the_builtin_vae_within_monte_carlo(plugin
     assert ours["elbo"] < ours["iwae"]
     for key in ("elbo", "iwae"):
         assert ours[key] == pytest.approx(builtin[key], abs=0.2), key
+
+
+class ConditionalClosedFormBound(ClosedFormBound):
+    """A conditional 'bound' with a known value: log p(x|y) := -sum(x) - y - log k."""
+
+    conditional = True
+
+    def log_likelihood_bound(self, x, y=None, k: int = 1, generator=None):
+        return -x.flatten(1).double().sum(1) - y.double() - math.log(k)
+
+
+def test_conditional_bound_only_plugin_gets_cond_columns_and_the_marginal_iwae(digits):
+    from vaebench.runner.evaluate import label_log_prior
+
+    torch.manual_seed(0)
+    metrics = evaluate(ConditionalClosedFormBound(digits.image_shape, 3), digits, PROTOCOL, 0)[0]
+    s = -digits.test_x.double().flatten(1).sum(1)
+    log_k = math.log(PROTOCOL.iwae_k)
+    assert metrics["elbo_cond"] == pytest.approx((s - digits.test_y).mean().item(), rel=1e-12)
+    assert metrics["iwae_cond"] == pytest.approx((s - digits.test_y).mean().item() - log_k, rel=1e-12)
+    log_prior = label_log_prior(digits.train_y, 10)
+    marginal = s.mean().item() - log_k + torch.logsumexp(log_prior - torch.arange(10), 0).item()
+    assert metrics["iwae"] == pytest.approx(marginal, rel=1e-12)
+    assert not {"elbo", "rec_nll", "kl", "rec_nll_cond", "kl_cond"} & set(metrics)

@@ -172,13 +172,13 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
             means["rec_nll" + sfx].update(t["rec_nll"].double())
             means["kl" + sfx].update(t["kl"].double())
             if cond:
-                means["iwae"].update(marginal_iwae(lambda x, y: model.bound_terms(x, y, k=k, eps=eps)["iwae"], xb, log_prior))
+                means["iwae"].update(marginal_iwae(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e)["iwae"], xb, log_prior))
         elif kind == "bound":
             sfx = "_cond" if cond else ""
             means["elbo" + sfx].update(_per_image_bound(model, xb, yb, index, 1, eval_seed))
             means["iwae" + sfx].update(_per_image_bound(model, xb, yb, index, k, eval_seed))
             if cond:
-                means["iwae"].update(marginal_iwae(lambda x, y: _per_image_bound(model, x, y, index, k, eval_seed), xb, log_prior))
+                means["iwae"].update(marginal_iwae(lambda x, y, ix=index: _per_image_bound(model, x, y, ix, k, eval_seed), xb, log_prior))
         elif kind == "gaussian":
             means["ppca_ll"].update(model.log_likelihood_bound(xb, yb).double().to(device))
     test_codes = _gather_in_order(codes, world)
