@@ -51,6 +51,9 @@ def test_image_normals_are_keyed_by_image_and_standard_normal():
     perm = torch.randperm(2000, generator=torch.Generator().manual_seed(0))[:37]
     assert torch.equal(image_normals(3, idx[perm], 8, 5, torch.float64), z[:, perm])
     assert torch.equal(image_normals(3, idx[5:6], 8, 5, torch.float64), z[:, 5:6])
+    # fewer samples or dims are a prefix of more (dims come in Box-Muller pairs: an odd dim too)
+    assert torch.equal(image_normals(3, idx[:50], 3, 5, torch.float64), z[:3, :50])
+    assert torch.equal(image_normals(3, idx[:50], 8, 2, torch.float64), z[:, :50, :2])
     # other seeds, other images, other samples and dims: different numbers
     assert not torch.equal(image_normals(4, idx[:10], 8, 5, torch.float64), z[:, :10])
     flat = z.flatten()

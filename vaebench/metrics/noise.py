@@ -3,11 +3,12 @@
 A stochastic metric (the ELBO's Monte-Carlo reconstruction term, the IWAE bound) must not
 depend on how the test set is cut into batches or dealt to DDP ranks. A generator seeded per
 batch gives every image noise that depends on its batch; here every number is instead a pure
-function of (seed, image index, sample, latent dim):
+function of (seed, image index, sample, latent dim) (a k-sample draw is the first k samples of a
+larger one; a d-dim draw the first d dims):
 
     key(seed, j)            = mix(mix(seed) + j)
-    bits(seed, j, s, i, b)  = mix(key(seed, j) ^ mix(s * 2^32 + 2 i + b))      b in {0, 1}
-    eps[s, j, i]            = Box-Muller(uniform(bits b=0), uniform(bits b=1))
+    bits(seed, j, s, p, b)  = mix(key(seed, j) ^ mix(s * 2^32 + 2 p + b))      b in {0, 1}
+    eps[s, j, 2p], eps[s, j, 2p + 1] = Box-Muller(uniform(bits b=0), uniform(bits b=1))  (r cos, r sin)
 
 where `mix` is the splitmix64 finaliser (Steele, Lea & Flood 2014; the 64-bit integer arithmetic
 wraps, so it is exact and identical on every device) and a uniform is (top 53 bits + 0.5) / 2^53,
@@ -60,13 +61,15 @@ def image_normals(seed: int, index: torch.Tensor, k: int, dim: int, dtype=torch.
     if k >= 1 << 31 or dim >= 1 << 30:
         raise ValueError(f"image_normals: k ({k}) and dim ({dim}) must be < 2^31 and 2^30")
     dev = index.device
+    pairs = (dim + 1) // 2  # Box-Muller gives two normals per pair of uniforms: dims 2p and 2p + 1
     s = torch.arange(k, device=dev, dtype=torch.int64)[:, None, None]
-    i = torch.arange(dim, device=dev, dtype=torch.int64)[None, :, None]
+    p = torch.arange(pairs, device=dev, dtype=torch.int64)[None, :, None]
     b = torch.arange(2, device=dev, dtype=torch.int64)[None, None, :]
-    counter = mix((s << 32) + 2 * i + b)  # (k, dim, 2)
-    bits = mix(image_keys(seed, index)[None, :, None, None] ^ counter[:, None])  # (k, N, dim, 2)
+    counter = mix((s << 32) + 2 * p + b)  # (k, pairs, 2)
+    bits = mix(image_keys(seed, index)[None, :, None, None] ^ counter[:, None])  # (k, N, pairs, 2)
     u = (_srl(bits, 11).double() + 0.5) * _MASK53
-    z = torch.sqrt(-2.0 * torch.log(u[..., 0])) * torch.cos(2.0 * math.pi * u[..., 1])
+    r, theta = torch.sqrt(-2.0 * torch.log(u[..., 0])), 2.0 * math.pi * u[..., 1]
+    z = torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1).flatten(-2)[..., :dim]
     return z.to(dtype)
 
 
