@@ -23,7 +23,6 @@ the bound on log p(x) = log sum_y p(y) p(x|y) (see `marginal_iwae`); its `elbo` 
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 
@@ -85,19 +84,27 @@ def label_log_prior(train_y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return (counts / counts.sum()).log()
 
 
-def marginal_iwae(bound, x: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+def marginal_iwae(log_px_given_y: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
     """log sum_y p(y) p_k(x|y) per image, a stochastic lower bound on log p(x).
 
-    `bound(x, y)` returns log p_k(x|y), the k-sample importance-weighted estimate for labels y
-    (int64, one per image), with the same image-keyed noise for every label. exp of it is an
-    unbiased estimate of p(x|y) (E_q[(1/k) sum_s w_s] = p(x|y)), so the p(y)-weighted sum is an
-    unbiased estimate of p(x) and, log being concave, its log has expectation <= log p(x)
-    (Jensen), with equality as k grows. Costs one bound per class with p(y) > 0, each call's
-    memory that of one conditional bound.
+    `log_px_given_y` is (classes, N): log p_k(x|y), the k-sample importance-weighted estimate for
+    every label, with the same image-keyed noise for every label. exp of it is an unbiased
+    estimate of p(x|y) (E_q[(1/k) sum_s w_s] = p(x|y)), so the p(y)-weighted sum is an unbiased
+    estimate of p(x) and, log being concave, its log has expectation <= log p(x) (Jensen), with
+    equality as k grows. The caller computes one bound per class, each call's memory that of one
+    conditional bound; the true label's is one of them.
     """
-    terms = [log_prior[c].item() + bound(x, torch.full((len(x),), c, dtype=torch.long, device=x.device)).double()
-             for c in range(len(log_prior)) if log_prior[c] > -math.inf]
-    return torch.logsumexp(torch.stack(terms), dim=0)
+    return torch.logsumexp(log_prior.to(log_px_given_y)[:, None] + log_px_given_y.double(), dim=0)
+
+
+def _each_label(bound, xb: torch.Tensor, num_classes: int) -> list:
+    """bound(x, y) for every label y = 0 .. num_classes - 1 (the whole batch given that label)."""
+    return [bound(xb, torch.full((len(xb),), c, dtype=torch.long, device=xb.device)) for c in range(num_classes)]
+
+
+def _true_label(per_label: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row y[j] of column j of a (classes, N) tensor."""
+    return per_label[y, torch.arange(len(y), device=per_label.device)]
 
 
 def bound_kind(model, x1: torch.Tensor, y1: torch.Tensor) -> str | None:
@@ -163,22 +170,28 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
         codes.append((i, mu.double().cpu()))
         rec = model.decode(mu, yb).to(xb.device)
         means["mse"].update((rec.double() - xb.double()).pow(2).flatten(1).mean(1))
+        sfx = "_cond" if cond else ""
         if kind == "terms":
             eps = image_normals(eval_seed, index, k, model.latent_dim, torch.float64)
-            t = model.bound_terms(xb, yb, k=k, eps=eps)
-            sfx = "_cond" if cond else ""
+            if cond:  # every label's bound (for the marginal iwae); the true label's is one of them
+                per_label = _each_label(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e), xb, splits.num_classes)
+                t = {key: _true_label(torch.stack([p[key] for p in per_label]), yb) for key in ("rec_nll", "kl", "iwae")}
+                means["iwae"].update(marginal_iwae(torch.stack([p["iwae"] for p in per_label]), log_prior))
+            else:
+                t = model.bound_terms(xb, yb, k=k, eps=eps)
             means["elbo" + sfx].update(-(t["rec_nll"] + t["kl"]).double())
             means["iwae" + sfx].update(t["iwae"].double())
             means["rec_nll" + sfx].update(t["rec_nll"].double())
             means["kl" + sfx].update(t["kl"].double())
-            if cond:
-                means["iwae"].update(marginal_iwae(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e)["iwae"], xb, log_prior))
         elif kind == "bound":
-            sfx = "_cond" if cond else ""
             means["elbo" + sfx].update(_per_image_bound(model, xb, yb, index, 1, eval_seed))
-            means["iwae" + sfx].update(_per_image_bound(model, xb, yb, index, k, eval_seed))
             if cond:
-                means["iwae"].update(marginal_iwae(lambda x, y, ix=index: _per_image_bound(model, x, y, ix, k, eval_seed), xb, log_prior))
+                bound = lambda x, y, ix=index: _per_image_bound(model, x, y, ix, k, eval_seed)  # noqa: E731
+                per_label = torch.stack(_each_label(bound, xb, splits.num_classes))
+                means["iwae_cond"].update(_true_label(per_label, yb))
+                means["iwae"].update(marginal_iwae(per_label, log_prior))
+            else:
+                means["iwae"].update(_per_image_bound(model, xb, yb, index, k, eval_seed))
         elif kind == "gaussian":
             means["ppca_ll"].update(model.log_likelihood_bound(xb, yb).double().to(device))
     test_codes = _gather_in_order(codes, world)
