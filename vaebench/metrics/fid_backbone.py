@@ -546,6 +546,34 @@ def _as_backbone(clf: ClassifierBackbone, splits: Splits) -> Backbone:
     return Backbone(clf.id, "classifier", module, clf.weights_sha256, clf.feature_dim, proto, clf)
 
 
+def shipped_classifier_id(splits: Splits) -> str | None:
+    """The id of the shipped classifier that fits `splits` (its dataset, image shape and class
+    count), or None when no shipped classifier measures this data."""
+    bid = classifier_id(splits.name, architecture_for(splits.image_shape))
+    w = SHIPPED.get(bid)
+    if w is None or tuple(splits.image_shape) != w.image_shape or int(splits.num_classes) != w.num_classes:
+        return None
+    return bid
+
+
+def fid_unavailable(splits: Splits, backbone: str) -> str | None:
+    """Why FID cannot be measured on `splits` with `backbone` here, or None when it can. Cheap (no
+    weights are loaded): the sweep asks before the first run, so a run never trains and then fails.
+    "auto" with neither Inception nor a shipped classifier is a reason (the sweep then skips FID
+    for that data and says so); an explicit "classifier" or "inception" that is missing is the
+    caller's error to raise."""
+    if backbone == "none":
+        return None
+    if backbone in ("auto", "inception"):
+        ok, why = inception_status()
+        if ok or backbone == "inception":
+            return None if ok else f"the inception backbone is unavailable: {why}"
+    if shipped_classifier_id(splits) is None:
+        return (f"no shipped FID classifier for dataset {splits.name!r} {tuple(splits.image_shape)} with "
+                f"{splits.num_classes} classes (shipped: {', '.join(SHIPPED)}) and no inception backbone")
+    return None
+
+
 def get_backbone(splits: Splits, backbone: str = "auto") -> Backbone:
     """`backbone`: "auto" (Inception when available, else the shipped classifier), "inception" or "classifier".
 
