@@ -182,14 +182,15 @@ def run_seconds(spec: RunSpec, splits: Splits, rates: Rates, epochs_done: int = 
             + (rates.bound + rates.forward) * work.test_images)
 
 
-def estimate(runs: list[RunSpec], data: dict[str, Splits], accelerator: str = "auto",
+def estimate(runs: list[RunSpec], data: dict, accelerator: str = "auto",
              epochs_done: dict[str, int] | None = None) -> Estimate:
-    """Expected seconds of each run, measuring once per (dataset, model) at its largest latent dim."""
+    """Expected seconds of each run, measuring once per (dataset, model) at its largest latent dim.
+    `data` maps each run's `dataset_spec` to its splits (as the sweep loads them)."""
     device = _device(accelerator)
     out = Estimate(device="GPU" if device.type == "cuda" else "cpu")
     largest: dict[tuple, RunSpec] = {}
     for spec in runs:
-        key = (spec.dataset, spec.model)
+        key = (spec.dataset_spec, spec.model)
         if key not in largest or spec.latent_dim > largest[key].latent_dim:
             largest[key] = spec
     rates: dict[tuple, Rates | None] = {}
