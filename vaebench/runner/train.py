@@ -63,14 +63,15 @@ class TensorBatches:
     def __len__(self) -> int:
         return len(self._starts())
 
-    def plan(self):
-        """(this rank's row indices, weight, global batch rows) of every batch of the current epoch."""
+    def plan(self, device=None):
+        """(this rank's row indices, weight, global batch rows) of every batch of the current epoch,
+        the indices on `device` (the CPU by default: a DataLoader's sampler hands them to workers)."""
         n = len(self.x)
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + int(self.epoch_fn()))
-            order = torch.randperm(n, generator=g)
+            order = torch.randperm(n, generator=g).to(device)
         else:
-            order = torch.arange(n)
+            order = torch.arange(n, device=device)
         for start in self._starts():
             batch = order[start : start + self.batch_size]
             idx = batch[self.rank :: self.world_size]
@@ -79,8 +80,7 @@ class TensorBatches:
     def __iter__(self):
         device = self.x.device
         epoch = int(self.epoch_fn())
-        for b, (idx, weight, rows) in enumerate(self.plan()):
-            idx = idx.to(device)
+        for b, (idx, weight, rows) in enumerate(self.plan(device)):
             x = pixels(self.x[idx])
             if self.binarize:
                 g = torch.Generator(device=device).manual_seed((self.seed * 100_003 + epoch) * 1_000_003 + b)
