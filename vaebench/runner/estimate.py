@@ -201,7 +201,7 @@ def estimate(runs: list[RunSpec], data: dict, accelerator: str = "auto",
             rates[key] = None
             out.notes.append(f"{spec.model.name} on {spec.dataset}: not measured ({type(exc).__name__}: {exc})")
     for spec in runs:
-        r = rates[(spec.dataset, spec.model)]
+        r = rates[(spec.dataset_spec, spec.model)]
         done = (epochs_done or {}).get(spec.run_id, 0)
         out.seconds[spec.run_id] = None if r is None else run_seconds(spec, data[spec.dataset_spec], r, done)
     return out
