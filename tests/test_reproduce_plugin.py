@@ -218,7 +218,7 @@ def test_reproduce_bad_records_are_user_errors(capsys, tmp_path, tiny_record):
     with pytest.raises(UserError, match="not a vaebench run record"):
         _reproduce(capsys, bad)
     bad.write_text(json.dumps({"run_id": "x", "spec": {"dataset": "digits"}}))
-    with pytest.raises(UserError, match="lacks model, model_params"):
+    with pytest.raises(UserError, match="does not match vaebench/schemas/run_record.schema.json"):
         _reproduce(capsys, bad)
     with pytest.raises(UserError, match="the record's own results folder"):
         _reproduce(capsys, tiny_record, out=tiny_record.parent.parent)

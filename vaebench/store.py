@@ -162,16 +162,23 @@ def load_records(folder: Path) -> list[dict[str, Any]]:
     runs = folder / "runs" if (folder / "runs").is_dir() else folder
     records = []
     for path in sorted(runs.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"run record {path} is unreadable ({exc}); delete it to re-run that run") from None
-        if not isinstance(record, dict) or "run_id" not in record or "spec" not in record:
-            raise UserError(f"{path} is not a vaebench run record")
-        validate_record(record, str(path))
+        record = read_record(path)
         record["_path"] = str(path)
         records.append(record)
     return records
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """One run record, parsed and validated against the record schema (UserError naming the
+    file, and the field where the schema fails)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"run record {path} is unreadable ({exc}); delete it to re-run that run") from None
+    if not isinstance(record, dict) or "run_id" not in record or "spec" not in record:
+        raise UserError(f"{path} is not a vaebench run record")
+    validate_record(record, str(path))
+    return record
 
 
 # ---------------------------------------------------------------- provenance

@@ -11,7 +11,6 @@ are printed as warnings: each can change the numbers. Exit 0 when it ran, 2 on b
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -20,8 +19,6 @@ from typing import Any
 from vaebench.cli._args import add_data_root, parse_devices
 from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
-
-_SPEC_KEYS = ("dataset", "model", "model_params", "latent_dim", "seed", "protocol")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -45,17 +42,9 @@ def load_record(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"run record {path} does not exist")
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"run record {path} is unreadable ({exc})") from None
-    spec = record.get("spec") if isinstance(record, dict) else None
-    if not isinstance(spec, dict):
-        raise UserError(f"{path} is not a vaebench run record (no 'spec')")
-    missing = [k for k in _SPEC_KEYS if k not in spec]
-    if missing:
-        raise UserError(f"{path}: the record's spec lacks {', '.join(missing)}")
-    return record
+    from vaebench.store import read_record
+
+    return read_record(path)  # parsed and validated against the record schema (its spec fields included)
 
 
 def rebuild_spec(record: dict[str, Any], origin: str = "record"):
