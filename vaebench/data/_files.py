@@ -5,6 +5,10 @@ Search order, as for Fashion-MNIST: a `--data-root` the user names is the only p
 without one, `$VAEBENCH_DATA`, then the download cache (~/.cache/vaebench). Each data set names
 the subfolders of a root it looks in (torchvision's own layouts among them), so a folder that
 torchvision downloaded into works as a data root.
+
+A data set declares each set of files it reads as one `FileSet` (its name in messages, subfolders,
+pinned checksums, how to get it, its download); finding, the --data-root message, verifying and
+the find-or-download-then-verify of a load are that class's, the same for every data set.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from vaebench.errors import DataError
@@ -50,7 +55,7 @@ def digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, algorithm: str, expected: str, what: str, how: str) -> None:
+def verify_file(path: Path, algorithm: str, expected: str, what: str, how: str) -> None:
     """Refuses a file whose checksum is not the pinned one (DataError: exit status 2)."""
     try:
         got = digest(path, algorithm)
@@ -84,6 +89,56 @@ def download(what: str, how: str, data_root, fetch: Callable[[Path], None]) -> P
         raise DataError(f"{what} is not available here and could not be downloaded into {root} "
                         f"({type(exc).__name__}: {str(exc)[:200]}); {how}") from None
     return root
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """One set of files a data set reads: where it is looked for, how each file is checked, how it
+    is downloaded, and the messages that say how to get it.
+
+    `pins` and `fetch` are called each time, not held: the owning module's pin table (e.g.
+    `cifar10.MD5`) and download function stay the one name to replace (the tests pin generated
+    files that way, and stand in a failing download).
+    """
+
+    title: str  # how messages name it: "CIFAR-10"
+    subdirs: tuple[str, ...]  # of each root, searched in order ("" is the root itself)
+    pins: Callable[[], dict[str, str]]  # file name -> pinned checksum
+    algorithm: str  # of the pins: "md5", "sha1"
+    how_to_get: str  # ends every message: how the user gets the files
+    fetch: Callable[[Path], None]  # downloads into a root (see `download`)
+    produces: str = "the files"  # what a download that is still not found did not produce
+    also_needs: tuple[str, ...] = ()  # names that must be there too but have no pin (a folder of images)
+    root_title: str = ""  # the title in the --data-root message, where it is not `title`
+
+    def find(self, data_root=None) -> Path | None:
+        """The first folder under the roots holding every pinned file (and `also_needs`)."""
+        return find_dir(data_root, self.subdirs, [*self.pins(), *self.also_needs])
+
+    def not_under_root(self, data_root) -> str:
+        return (f"{self.root_title or self.title} not found under --data-root {data_root} "
+                f"(looked in {looked_in(data_root, self.subdirs)}); {self.how_to_get}")
+
+    def verify(self, folder: Path) -> None:
+        """Every pinned file in folder against its pin (DataError: exit status 2)."""
+        for name, expected in self.pins().items():
+            verify_file(folder / name, self.algorithm, expected, self.title, self.how_to_get)
+
+    def locate(self, data_root=None, allow_download: bool = True) -> Path:
+        """The verified folder: found, or else downloaded (only without a named data root, and when
+        allowed) and found again; every way it is not there is a DataError naming how to get it."""
+        folder = self.find(data_root)
+        if folder is None:
+            if data_root:
+                raise DataError(self.not_under_root(data_root))
+            if not allow_download:
+                raise DataError(f"{self.title} not found; {self.how_to_get}")
+            download(self.title, self.how_to_get, None, self.fetch)
+            folder = self.find(None)
+            if folder is None:
+                raise DataError(f"{self.title} download did not produce {self.produces}; {self.how_to_get}")
+        self.verify(folder)
+        return folder
 
 
 def fetch_urls(urls: dict[str, str], folder: Path) -> None:

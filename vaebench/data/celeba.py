@@ -54,29 +54,30 @@ class CelebASplits(Splits):
     attributes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def find_files(data_root=None) -> Path | None:
-    return _files.find_dir(data_root, SUBDIRS, [*MD5, IMAGES])
-
-
-def not_under_root(data_root) -> str:
-    return f"CelebA not found under --data-root {data_root} (looked in {_files.looked_in(data_root, SUBDIRS)}); {HOW_TO_GET}"
-
-
-def verify(folder: Path) -> bool:
-    """Checks the text files (and the image archive when present); True when the images were covered."""
-    for name, md5 in MD5.items():
-        _files.verify(folder / name, "md5", md5, "CelebA", HOW_TO_GET)
-    archive = folder / ZIP_MD5[0]
-    if archive.is_file():
-        _files.verify(archive, "md5", ZIP_MD5[1], "CelebA", HOW_TO_GET)
-        return True
-    return False
-
-
 def _fetch(root: Path) -> None:
     from torchvision.datasets import CelebA
 
     CelebA(str(root), split="all", target_type="attr", download=True)
+
+
+FILES = _files.FileSet("CelebA", SUBDIRS, pins=lambda: MD5, algorithm="md5", how_to_get=HOW_TO_GET,
+                       fetch=lambda root: _fetch(root), also_needs=(IMAGES,))  # the zip: `_verify_archive`
+find_files, not_under_root = FILES.find, FILES.not_under_root
+
+
+def _verify_archive(folder: Path) -> bool:
+    """Checks the image archive when it is there; True when it was (the images are then covered)."""
+    archive = folder / ZIP_MD5[0]
+    if archive.is_file():
+        _files.verify_file(archive, "md5", ZIP_MD5[1], "CelebA", HOW_TO_GET)
+        return True
+    return False
+
+
+def verify(folder: Path) -> bool:
+    """Checks the text files (and the image archive when present); True when the images were covered."""
+    FILES.verify(folder)
+    return _verify_archive(folder)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -125,17 +126,8 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 def load_celeba64_splits(data_root=None, attribute: str = "Smiling", allow_download: bool = True) -> Splits:
-    folder = find_files(data_root)
-    if folder is None:
-        if data_root:
-            raise DataError(not_under_root(data_root))
-        if not allow_download:
-            raise DataError(f"CelebA not found; {HOW_TO_GET}")
-        _files.download("CelebA", HOW_TO_GET, None, _fetch)
-        folder = find_files(None)
-        if folder is None:
-            raise DataError(f"CelebA download did not produce the files; {HOW_TO_GET}")
-    images_verified = verify(folder)
+    folder = FILES.locate(data_root, allow_download)  # the text files verified
+    images_verified = _verify_archive(folder)
     part = read_partition(folder / "list_eval_partition.txt")
     names, attrs = read_attributes(folder / "list_attr_celeba.txt")
     if attribute not in names:

@@ -35,23 +35,15 @@ HOW_TO_GET = ("extract cifar-10-python.tar.gz (the python version) so that a fol
               "into ~/.cache/vaebench)")
 
 
-def find_files(data_root=None) -> Path | None:
-    return _files.find_dir(data_root, SUBDIRS, MD5)
-
-
-def not_under_root(data_root) -> str:
-    return f"CIFAR-10 not found under --data-root {data_root} (looked in {_files.looked_in(data_root, SUBDIRS)}); {HOW_TO_GET}"
-
-
-def verify(folder: Path) -> None:
-    for name, md5 in MD5.items():
-        _files.verify(folder / name, "md5", md5, "CIFAR-10", HOW_TO_GET)
-
-
 def _fetch(root: Path) -> None:
     from torchvision.datasets import CIFAR10
 
     CIFAR10(str(root), train=True, download=True)
+
+
+FILES = _files.FileSet("CIFAR-10", SUBDIRS, pins=lambda: MD5, algorithm="md5", how_to_get=HOW_TO_GET,
+                       fetch=lambda root: _fetch(root), produces="the batches")
+find_files, not_under_root, verify = FILES.find, FILES.not_under_root, FILES.verify
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -71,17 +63,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10_splits(data_root=None, allow_download: bool = True) -> Splits:
-    folder = find_files(data_root)
-    if folder is None:
-        if data_root:
-            raise DataError(not_under_root(data_root))
-        if not allow_download:
-            raise DataError(f"CIFAR-10 not found; {HOW_TO_GET}")
-        _files.download("CIFAR-10", HOW_TO_GET, None, _fetch)
-        folder = find_files(None)
-        if folder is None:
-            raise DataError(f"CIFAR-10 download did not produce the batches; {HOW_TO_GET}")
-    verify(folder)
+    folder = FILES.locate(data_root, allow_download)
     batches = [read_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
     x_all = np.concatenate([b[0] for b in batches])
     y_all = np.concatenate([b[1] for b in batches])

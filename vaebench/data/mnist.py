@@ -74,20 +74,6 @@ class BinarizedSplits(Splits):
     dynamic_binarization: bool = True
 
 
-def find_grey(data_root=None) -> Path | None:
-    return _files.find_dir(data_root, SUBDIRS, MD5)
-
-
-def find_amat(data_root=None) -> Path | None:
-    return _files.find_dir(data_root, AMAT_SUBDIRS, SHA1_AMAT)
-
-
-def not_under_root(data_root, fixed: bool = False) -> str:
-    subdirs, how = (AMAT_SUBDIRS, AMAT_HOW_TO_GET) if fixed else (SUBDIRS, HOW_TO_GET)
-    what = "binarized MNIST (.amat)" if fixed else "MNIST"
-    return f"{what} not found under --data-root {data_root} (looked in {_files.looked_in(data_root, subdirs)}); {how}"
-
-
 def _fetch_grey(root: Path) -> None:
     from torchvision.datasets import MNIST
 
@@ -99,29 +85,21 @@ def _fetch_amat(root: Path) -> None:
     _files.fetch_urls({f: AMAT_URL.format(f.split("_")[2].split(".")[0]) for f in SHA1_AMAT}, root / "binarized_mnist")
 
 
-def verify_grey(folder: Path) -> None:
-    for name, md5 in MD5.items():
-        _files.verify(folder / name, "md5", md5, "MNIST", HOW_TO_GET)
+GREY = _files.FileSet("MNIST", SUBDIRS, pins=lambda: MD5, algorithm="md5", how_to_get=HOW_TO_GET,
+                      fetch=lambda root: _fetch_grey(root), produces="the idx files")
+AMAT = _files.FileSet("binarized MNIST", AMAT_SUBDIRS, pins=lambda: SHA1_AMAT, algorithm="sha1",
+                      how_to_get=AMAT_HOW_TO_GET, fetch=lambda root: _fetch_amat(root), produces="the .amat files",
+                      root_title="binarized MNIST (.amat)")
+find_grey, verify_grey, find_amat, verify_amat = GREY.find, GREY.verify, AMAT.find, AMAT.verify
 
 
-def verify_amat(folder: Path) -> None:
-    for name, sha1 in SHA1_AMAT.items():
-        _files.verify(folder / name, "sha1", sha1, "binarized MNIST", AMAT_HOW_TO_GET)
+def not_under_root(data_root, fixed: bool = False) -> str:
+    return (AMAT if fixed else GREY).not_under_root(data_root)
 
 
 def read_grey(data_root=None, allow_download: bool = True) -> tuple[dict[str, np.ndarray], Path]:
     """The four idx arrays (MD5-verified) by file stem, and their folder."""
-    folder = find_grey(data_root)
-    if folder is None:
-        if data_root:
-            raise DataError(not_under_root(data_root))
-        if not allow_download:
-            raise DataError(f"MNIST not found; {HOW_TO_GET}")
-        _files.download("MNIST", HOW_TO_GET, None, _fetch_grey)
-        folder = find_grey(None)
-        if folder is None:
-            raise DataError(f"MNIST download did not produce the idx files; {HOW_TO_GET}")
-    verify_grey(folder)
+    folder = GREY.locate(data_root, allow_download)
     arrays = {}
     for name in MD5:
         try:
@@ -182,17 +160,7 @@ def load_mnist_splits(data_root=None, binarize: str = "none", allow_download: bo
 
 
 def _load_fixed(data_root, allow_download: bool) -> Splits:
-    folder = find_amat(data_root)
-    if folder is None:
-        if data_root:
-            raise DataError(not_under_root(data_root, fixed=True))
-        if not allow_download:
-            raise DataError(f"binarized MNIST not found; {AMAT_HOW_TO_GET}")
-        _files.download("binarized MNIST", AMAT_HOW_TO_GET, None, _fetch_amat)
-        folder = find_amat(None)
-        if folder is None:
-            raise DataError(f"binarized MNIST download did not produce the .amat files; {AMAT_HOW_TO_GET}")
-    verify_amat(folder)
+    folder = AMAT.locate(data_root, allow_download)
     grey, _ = read_grey(data_root, allow_download)
     parts = {}
     for split in ("train", "valid", "test"):

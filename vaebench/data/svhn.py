@@ -29,24 +29,16 @@ HOW_TO_GET = ("put train_32x32.mat and test_32x32.mat (SVHN format 2) in a folde
               "VAEBENCH_DATA, or run once with network (torchvision downloads them into ~/.cache/vaebench/svhn)")
 
 
-def find_files(data_root=None) -> Path | None:
-    return _files.find_dir(data_root, SUBDIRS, MD5)
-
-
-def not_under_root(data_root) -> str:
-    return f"SVHN not found under --data-root {data_root} (looked in {_files.looked_in(data_root, SUBDIRS)}); {HOW_TO_GET}"
-
-
-def verify(folder: Path) -> None:
-    for name, md5 in MD5.items():
-        _files.verify(folder / name, "md5", md5, "SVHN", HOW_TO_GET)
-
-
 def _fetch(root: Path) -> None:
     from torchvision.datasets import SVHN
 
     for split in ("train", "test"):
         SVHN(str(root / "svhn"), split=split, download=True)
+
+
+FILES = _files.FileSet("SVHN", SUBDIRS, pins=lambda: MD5, algorithm="md5", how_to_get=HOW_TO_GET,
+                       fetch=lambda root: _fetch(root), produces="the .mat files")
+find_files, not_under_root, verify = FILES.find, FILES.not_under_root, FILES.verify
 
 
 def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -65,17 +57,7 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_svhn_splits(data_root=None, allow_download: bool = True) -> Splits:
-    folder = find_files(data_root)
-    if folder is None:
-        if data_root:
-            raise DataError(not_under_root(data_root))
-        if not allow_download:
-            raise DataError(f"SVHN not found; {HOW_TO_GET}")
-        _files.download("SVHN", HOW_TO_GET, None, _fetch)
-        folder = find_files(None)
-        if folder is None:
-            raise DataError(f"SVHN download did not produce the .mat files; {HOW_TO_GET}")
-    verify(folder)
+    folder = FILES.locate(data_root, allow_download)
     x_all, y_all = read_mat(folder / "train_32x32.mat")
     x_test, y_test = read_mat(folder / "test_32x32.mat")
     train, val, _ = fixed_split(len(x_all), N_VAL)
