@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vaebench.data import dsprites, fashion_mnist
+from vaebench.data import dsprites, dsprites_variants, fashion_mnist
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.errors import DataError, UserError
@@ -38,6 +38,11 @@ DATASETS: dict[str, Dataset] = {
 # suite names them: under a name that is the same on every machine (npz and folders: file or
 # folder name @ checksum; plug-ins: the path as given), so everything downstream (run ids,
 # tables, loading by name) treats them like the built-in sets. See data/npz.py, folder.py, plugin.py.
+
+# disentanglement_lib's offline dSprites variants (data/dsprites_variants.py); `subsample: n`
+# keeps a fixed n-image part of the grid (the whole grid is 9.1 GB as uint8)
+DATASETS["color_dsprites"] = Dataset(dsprites_variants.load_color_dsprites_splits, {"subsample": None})
+DATASETS["noisy_dsprites"] = Dataset(dsprites_variants.load_noisy_dsprites_splits, {"subsample": None})
 
 USER_SOURCES: dict[str, str] = {}  # registered name -> where its data comes from (for `dataset_status`)
 _USER_ID = re.compile(r"^.+\.(npz|folder)@[0-9a-f]{12}$")
@@ -149,6 +154,9 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     if name in USER_SOURCES:
         return True, USER_SOURCES[name]
+    if name in ("color_dsprites", "noisy_dsprites"):
+        ok, where = dataset_status("dsprites", data_root, verify)
+        return ok, f"from dSprites: {where}"
     if name == "digits":
         return True, "ships with scikit-learn" + (" (ignores --data-root)" if data_root else "")
     if name == "dsprites":
