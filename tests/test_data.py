@@ -25,8 +25,8 @@ def test_digits_splits_are_fixed_disjoint_and_in_range(digits):
 
 
 def test_unknown_dataset():
-    with pytest.raises(UserError, match="unknown dataset 'mnist'"):
-        load_dataset("mnist")
+    with pytest.raises(UserError, match="unknown dataset 'mnist3d'"):
+        load_dataset("mnist3d")
 
 
 @needs_fmnist

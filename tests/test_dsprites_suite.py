@@ -88,6 +88,8 @@ def test_disentanglement_suite_is_the_issue_protocol():
     assert suite.models[3].params_dict() == {"beta": 4.0}
     p = suite.protocol
     assert (p.lr, p.batch_size, p.max_steps, p.fid_backbone) == (1e-4, 64, 300_000, "none")
+    # the shipped suite measures DCI with disentanglement_lib's reference estimator (the README's claim)
+    assert p.dci_estimator == "gbt"
 
 
 def test_protocol_fields_added_later_leave_existing_run_ids_alone():

@@ -141,3 +141,35 @@ def test_cvae_requires_labels(digits):
     model = CVAE(digits.image_shape, latent_dim=2)
     with pytest.raises(ValueError, match="labels"):
         model.encode(digits.test_x[:2])
+
+
+def test_log_q_comes_from_the_sampled_eps_not_from_z():
+    """mu = 3, logvar = -30, eps = 0.7 in float32: z = mu + sigma * eps rounds to a float32 that
+    has lost most of sigma * eps, so (z - mu) / sigma is 0.78, not 0.7."""
+    mu, logvar, eps = torch.tensor([[3.0]]), torch.tensor([[-30.0]]), torch.tensor([[0.7]])
+    exact = -0.5 * (math.log(2 * math.pi) - 30.0 + 0.7**2)  # 13.836
+    z = mu + (0.5 * logvar).exp() * eps
+    assert log_normal(z, mu, logvar).item() == pytest.approx(13.777, abs=1e-3)  # the old, lossy form
+    from vaebench.metrics.elbo import log_normal_from_eps
+
+    assert log_normal_from_eps(eps, logvar).item() == pytest.approx(exact, abs=1e-5)
+    assert exact == pytest.approx(13.836, abs=1e-3)
+
+
+def test_bound_terms_use_the_exact_log_q(digits):
+    """The VAE's importance weight with a posterior N(3, e^-30) per dim: log q from eps exactly."""
+    torch.manual_seed(0)
+    model = VAE(digits.image_shape, latent_dim=2).eval()
+    last = model.encoder.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([3.0, 3.0, -30.0, -30.0]))
+    x = digits.test_x[:4]
+    g = torch.Generator().manual_seed(5)
+    eps = torch.randn((1, 4, 2), generator=torch.Generator().manual_seed(5))  # what bound_terms draws from g
+    with torch.no_grad():
+        t = model.bound_terms(x, k=1, generator=g)
+        z = torch.tensor(3.0) + torch.tensor(-15.0).exp() * eps
+        log_q = -t["rec_nll"] + log_standard_normal(z)[0] - t["iwae"]  # iwae with k = 1 is log w
+    expected = -0.5 * (2 * (math.log(2 * math.pi) - 30.0) + eps[0].double().pow(2).sum(-1))
+    torch.testing.assert_close(log_q.double(), expected, atol=2e-3, rtol=0)

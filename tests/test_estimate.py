@@ -51,7 +51,7 @@ def test_estimate_measures_each_network_once_and_leaves_the_random_stream_alone(
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    plan = estimate(runs, {"digits": digits}, "cpu")
+    plan = estimate(runs, {runs[0].dataset_spec: digits}, "cpu")  # keyed like the sweep's data: by dataset spec
     assert torch.equal(torch.rand(3), before)
     assert plan.device == "cpu" and plan.unknown == 0 and len(plan.seconds) == 3
     vae2, pca, vae8 = (plan.seconds[r.run_id] for r in runs)

@@ -1,12 +1,12 @@
-"""FID: the Fréchet distance itself, the torchmetrics metric, the classifier backbone and its cache,
-the Inception fallback, and compute_fid_metrics on every model class (digits; small and offline)."""
+"""FID: the Fréchet distance itself, the torchmetrics metric, the shipped classifier backbones (hash
+checks, stated accuracy, building one here and comparing), the Inception fallback, and
+compute_fid_metrics on every model class (digits; small and offline)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from vaebench.metrics.fid import (
     make_fid_metric,
     parse_fid_metric_name,
 )
-from vaebench.metrics.fid_backbone import build_classifier_backbone, get_backbone
+from vaebench.metrics.fid_backbone import SHIPPED, get_backbone
 
 HAVE_FMNIST = Path("/usr/share/datasets/fashion-mnist").is_dir()
 
@@ -41,13 +41,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("fid_cache")
-
-
-@pytest.fixture(scope="module")
-def backbone(digits, cache_dir):
-    return get_backbone(digits, "classifier", cache_dir=cache_dir)
+def backbone(digits):
+    return get_backbone(digits, "classifier")
 
 
 @pytest.fixture(scope="module")
@@ -146,74 +141,147 @@ def test_metric_names():
         fid_metric_name("fid", "digits-mlp")
 
 
-# ---------------------------------------------------------------- the classifier backbone
+# ---------------------------------------------------------------- the shipped classifier backbones
 
 
-def test_digits_classifier_accuracy(backbone):
-    assert backbone.id == "digits-mlp"
-    assert backbone.classifier.test_acc >= 0.95
-    assert backbone.feature_dim == 64
+def _splits_of(name):
+    from vaebench.data import load_dataset
+
+    return load_dataset(name)
 
 
-def test_classifier_is_deterministic_and_cached(digits, backbone, cache_dir, monkeypatch):
-    first = backbone.classifier
-    assert first.path.parent == cache_dir and first.path.is_file()
-    again = build_classifier_backbone(digits, cache_dir=cache_dir, rebuild=True)  # a second training run
-    assert not again.from_cache
-    assert again.weights_sha256 == first.weights_sha256
+@pytest.mark.parametrize("bid", [pytest.param(b, marks=pytest.mark.slow) if SHIPPED[b].n_test > 1000 else b for b in sorted(SHIPPED)])
+def test_shipped_weights_load_match_their_hashes_and_stated_accuracy(bid):
+    """The package holds every shipped file; it loads, matches both pinned hashes and reaches the
+    stated test accuracy on the real test split (the same weights on any machine: only an image
+    whose top two logits tie to float round-off could flip, so one image of slack)."""
+    w = SHIPPED[bid]
+    assert w.path.is_file() and w.path.stat().st_size < 2_000_000, "shipped weights must stay small"
+    assert fid_backbone.file_sha256(w.path) == w.file_sha256
+    if w.dataset == "fashion_mnist" and not HAVE_FMNIST:
+        pytest.skip("Fashion-MNIST not installed (/usr/share/datasets/fashion-mnist)")
+    splits = _splits_of(w.dataset)
+    clf = fid_backbone.shipped_classifier(splits)
+    assert (clf.id, clf.source, clf.seed) == (bid, "shipped", 0)
+    assert fid_backbone.state_dict_sha256(clf.net.state_dict()) == w.weights_sha256 == clf.weights_sha256
+    assert not clf.net.training
+    assert len(splits.test_x) == w.n_test
+    correct = fid_backbone.classifier_accuracy(clf.net, splits.test_x, splits.test_y) * w.n_test
+    assert abs(correct - w.test_acc * w.n_test) <= 1.0
+    assert w.test_acc >= {"digits": 0.95, "fashion_mnist": 0.90}[w.dataset]
 
+
+def _damage(src: Path, dst: Path, how: str) -> None:
+    data = bytearray(src.read_bytes())
+    if how == "flipped byte":
+        data[len(data) // 2] ^= 0x01
+    elif how == "truncated":
+        data = data[: len(data) // 2]
+    elif how == "garbage":
+        data = bytearray(b"not a checkpoint")
+    dst.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["flipped byte", "truncated", "garbage", "missing"])
+def test_corrupted_shipped_weights_are_refused(digits, monkeypatch, tmp_path, capsys, how):
+    src = SHIPPED["digits-mlp"].path
+    monkeypatch.setattr(fid_backbone, "WEIGHTS_DIR", tmp_path)
+    if how != "missing":
+        _damage(src, tmp_path / src.name, how)
+    match = "cannot read" if how == "missing" else "corrupted or was replaced"
+    with pytest.raises(UserError, match=match):
+        get_backbone(digits, "classifier")
+    with pytest.raises(UserError, match=match):  # and the FID of a model fails the same way
+        compute_fid_metrics(_models(digits)["pca"], digits, backbone="classifier", n_samples=10)
+    from vaebench.cli import main
+
+    assert main(["fid-backbone", "--dataset", "digits"]) == 2  # the command line: exit 2, one line
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err and "digits-mlp" in err
+
+
+def test_pinned_weights_hash_is_checked_after_loading(digits, monkeypatch):
+    """The file matches its pin but the weights pin disagrees (a packaging mistake): refused too."""
+    import dataclasses
+
+    bad = dataclasses.replace(SHIPPED["digits-mlp"], weights_sha256="0" * 64)
+    monkeypatch.setitem(SHIPPED, "digits-mlp", bad)
+    with pytest.raises(UserError, match="does not match the pinned"):
+        get_backbone(digits, "classifier")
+
+
+def test_fid_never_trains_nor_reads_the_old_cache(digits, monkeypatch, tmp_path):
     def no_training(*_a, **_k):
-        raise AssertionError("the cached backbone was retrained")
+        raise AssertionError("FID trained a backbone")
 
     monkeypatch.setattr(fid_backbone, "_train_classifier", no_training)
-    start = time.perf_counter()
-    cached = build_classifier_backbone(digits, cache_dir=cache_dir)
-    assert cached.from_cache and cached.cache_note == "loaded"
-    assert cached.weights_sha256 == first.weights_sha256
-    assert time.perf_counter() - start < 2.0
-    x = digits.test_x[:50]
-    assert torch.equal(cached.net.features(x), first.net.features(x))
-
-
-def test_other_seed_is_another_backbone(digits, cache_dir):
-    assert fid_backbone.classifier_id("digits", "mlp", 3) == "digits-mlp-seed3"
-    assert fid_backbone.cache_path(digits, 3, cache_dir) != fid_backbone.cache_path(digits, 0, cache_dir)
-
-
-def _damage(src: Path, path: Path, how: str) -> None:
-    if how == "garbage":
-        path.write_bytes(b"not a checkpoint")
-    elif how == "truncated":
-        path.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
-    else:  # one weight changed, the stored hash left as it was
-        payload = torch.load(src, weights_only=True)
-        name = sorted(payload["state_dict"])[0]
-        payload["state_dict"][name].view(-1)[0] += 1.0
-        torch.save(payload, path)
-
-
-def test_corrupted_cache_is_detected_and_rebuilt(digits, backbone, tmp_path):
-    src = backbone.classifier.path
-    path = tmp_path / src.name
-    key = fid_backbone.spec_key(backbone.classifier.spec)
-    for how, why in [("garbage", "unreadable"), ("truncated", "unreadable"), ("weights", "SHA-256")]:
-        _damage(src, path, how)
-        payload, reason = fid_backbone._load_cached(path, key)
-        assert payload is None and why in reason, how
-    shutil.copy(src, path)
-    assert fid_backbone._load_cached(path, key)[0] is not None
-    assert fid_backbone._load_cached(path, "another key")[1] == "key mismatch"
-    _damage(src, path, "weights")
-    with pytest.warns(UserWarning, match="corrupted"):
-        rebuilt = build_classifier_backbone(digits, cache_dir=tmp_path)
-    assert not rebuilt.from_cache and rebuilt.cache_note.startswith("rebuilt")
-    assert rebuilt.weights_sha256 == backbone.weights_sha256
-    assert build_classifier_backbone(digits, cache_dir=tmp_path).from_cache  # and the file is good again
-
-
-def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    old = tmp_path / "fid_backbones"
+    old.mkdir()
+    (old / "digits-mlp-ac5c06b70d230253.pt").write_bytes(b"an old per-machine backbone")
     monkeypatch.setenv("VAEBENCH_CACHE", str(tmp_path))
-    assert fid_backbone.default_cache_dir() == tmp_path / "fid_backbones"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    start = time.perf_counter()
+    bb = get_backbone(digits, "classifier")
+    assert time.perf_counter() - start < 2.0
+    assert bb.weights_sha256 == SHIPPED["digits-mlp"].weights_sha256
+    assert "shipped vaebench/fid_weights/digits-mlp.pt" in bb.protocol["backbone_weights"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["digits-mlp-ac5c06b70d230253.pt", "fid_backbones"]
+
+
+def test_no_shipped_backbone_for_other_data_is_a_clear_error():
+    from vaebench.data.base import Splits
+
+    x, y = torch.rand(4, 3, 32, 32), torch.arange(4) % 2
+    other = Splits("cifar", x, y, x, y, x, y, 2, "x", "test")
+    with pytest.raises(UserError, match="no shipped FID classifier for dataset 'cifar'.*inception.*none"):
+        get_backbone(other, "classifier")
+    assert fid_backbone.classifier_id("digits", "mlp", 3) == "digits-mlp-seed3"
+
+
+@pytest.fixture(scope="module")
+def short_recipe():
+    """A 3-epoch digits recipe: training here is tested for what it does, not for a good net."""
+    saved = dict(fid_backbone.RECIPES["mlp"])
+    fid_backbone.RECIPES["mlp"]["epochs"] = 3
+    yield
+    fid_backbone.RECIPES["mlp"].clear()
+    fid_backbone.RECIPES["mlp"].update(saved)
+
+
+def test_training_here_is_deterministic_and_compared_with_the_shipped_ruler(digits, short_recipe, tmp_path):
+    a = fid_backbone.train_classifier(digits)
+    b = fid_backbone.train_classifier(digits)
+    assert a.source == "trained" and a.weights_sha256 == b.weights_sha256
+    assert a.weights_sha256 != SHIPPED["digits-mlp"].weights_sha256  # 3 epochs, not the shipped 30
+    # saved as a plain state dict that loads with weights_only=True and keeps its hash
+    sha = fid_backbone.save_state_dict(a.net, tmp_path / "w.pt")
+    assert sha == fid_backbone.file_sha256(tmp_path / "w.pt")
+    assert fid_backbone.state_dict_sha256(torch.load(tmp_path / "w.pt", weights_only=True)) == a.weights_sha256
+
+    cmp = fid_backbone.compare_with_shipped(a, digits)
+    assert cmp["shipped"]["test_acc_now"] == pytest.approx(SHIPPED["digits-mlp"].test_acc, abs=1 / 360)
+    assert cmp["other"]["test_acc_now"] == pytest.approx(a.test_acc)
+    assert set(cmp["fid"]) == {"noise sigma=0.1", "blur sigma=1.0px", "pca8 recon"}
+    for r in cmp["fid"].values():
+        assert r["shipped"] > 0 and r["other"] > 0 and r["rel_diff"] == pytest.approx((r["other"] - r["shipped"]) / r["shipped"])
+    assert cmp["max_abs_rel_diff"] > 0
+    # the shipped ruler compared with itself: no difference at all
+    same = fid_backbone.compare_with_shipped(fid_backbone.shipped_classifier(digits), digits)
+    assert same["max_abs_rel_diff"] == 0.0
+
+
+def test_ruler_pairs_are_deterministic_and_degrade_the_test_set(digits):
+    p, q = fid_backbone.ruler_pairs(digits), fid_backbone.ruler_pairs(digits)
+    test = digits.test_x
+    for name in p:
+        assert torch.equal(p[name], q[name]) and p[name].shape == test.shape
+        assert 0.0 <= float(p[name].min()) and float(p[name].max()) <= 1.0
+        assert float(((p[name] - test) ** 2).mean()) > 1e-4, name
+    # the noise is what it says: before clamping, pixel differences have std sigma
+    raw = fid_backbone.add_pixel_noise(torch.full((1, 1, 100, 100), 0.5), 0.1)
+    assert float((raw - 0.5).std()) == pytest.approx(0.1, rel=0.03)
+    # a blur keeps a constant image and the mean brightness of a point (reflect padding aside)
+    assert torch.allclose(fid_backbone.blur(torch.full((1, 1, 8, 8), 0.3), 1.0), torch.full((1, 1, 8, 8), 0.3))
 
 
 def test_feature_module_checks_shape_and_stays_in_eval(backbone):
@@ -228,17 +296,17 @@ def test_feature_module_checks_shape_and_stays_in_eval(backbone):
 # ---------------------------------------------------------------- Inception: unavailable here
 
 
-def test_inception_unavailable_gives_clear_error_and_auto_falls_back(digits, cache_dir):
+def test_inception_unavailable_gives_clear_error_and_auto_falls_back(digits):
     ok, why = fid_backbone.inception_status()
     if ok:
         pytest.skip("Inception weights are available on this machine")
     with pytest.raises(UserError, match="Inception-v3 FID backbone is not available"):
-        get_backbone(digits, "inception", cache_dir=cache_dir)
-    bb = get_backbone(digits, "auto", cache_dir=cache_dir)
+        get_backbone(digits, "inception")
+    bb = get_backbone(digits, "auto")
     assert bb.kind == "classifier" and bb.id == "digits-mlp"
     assert "inception unavailable" in bb.protocol["backbone_fallback"]
     with pytest.raises(UserError, match="unknown FID backbone"):
-        get_backbone(digits, "clip", cache_dir=cache_dir)
+        get_backbone(digits, "clip")
 
 
 def test_inception_status_is_quick_without_weights(monkeypatch, tmp_path):
@@ -311,16 +379,17 @@ def _models(digits):
     }
 
 
-def test_compute_fid_metrics_every_model(digits, cache_dir):
+def test_compute_fid_metrics_every_model(digits):
     for kind, model in _models(digits).items():
-        metrics, proto = compute_fid_metrics(model, digits, backbone="auto", seed=0, cache_dir=cache_dir)
+        metrics, proto = compute_fid_metrics(model, digits, backbone="auto", seed=0)
         expected = {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]"}
         if kind in ("ae", "pca"):
             expected.add("fid_samples_fitted[digits-mlp]")
         assert set(metrics) == expected, kind
         assert all(math.isfinite(v) and v >= 0 for v in metrics.values())
         assert proto["model_kind"] == kind
-        assert proto["backbone"] == "digits-mlp" and len(proto["backbone_weights_sha256"]) == 64
+        assert proto["backbone"] == "digits-mlp"
+        assert proto["backbone_weights_sha256"] == SHIPPED["digits-mlp"].weights_sha256  # the shipped ruler
         assert proto["n_samples"] == 360 and proto["reference_split"] == "test"
         assert proto["feature_dtype"] == "float64" and proto["seed"] == 0
         text = json.dumps(proto, allow_nan=False)  # JSON-serialisable and finite
@@ -331,59 +400,66 @@ def test_compute_fid_metrics_every_model(digits, cache_dir):
             assert set(proto["clamped_pixel_fraction"].values()) == {0.0}
 
 
-def test_compute_fid_metrics_is_seeded(digits, cache_dir):
+def test_compute_fid_metrics_is_seeded(digits):
     from vaebench.models.vae import VAE
 
     torch.manual_seed(0)
     model = VAE(digits.image_shape, 4)
-    a, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=5, n_samples=200, cache_dir=cache_dir)
-    b, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=5, n_samples=200, cache_dir=cache_dir)
-    c, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=6, n_samples=200, cache_dir=cache_dir)
+    a, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=5, n_samples=200)
+    b, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=5, n_samples=200)
+    c, _ = compute_fid_metrics(model, digits, backbone="classifier", seed=6, n_samples=200)
     assert a == b
     assert a["fid_samples[digits-mlp]"] != c["fid_samples[digits-mlp]"]
     assert a["fid_recon[digits-mlp]"] == c["fid_recon[digits-mlp]"]  # reconstructions are deterministic
 
 
-def test_good_model_beats_untrained(digits, cache_dir):
+def test_good_model_beats_untrained(digits):
     """PCA with many components reconstructs well: its fid_recon is far below an untrained AE's."""
     from vaebench.models.ae import AE
     from vaebench.models.pca import PCAModel
 
     torch.manual_seed(0)
-    pca, _ = compute_fid_metrics(PCAModel(digits.image_shape, 32).fit(digits.train_x), digits, backbone="classifier", cache_dir=cache_dir)
-    ae, _ = compute_fid_metrics(AE(digits.image_shape, 4), digits, backbone="classifier", cache_dir=cache_dir)
+    pca, _ = compute_fid_metrics(PCAModel(digits.image_shape, 32).fit(digits.train_x), digits, backbone="classifier")
+    ae, _ = compute_fid_metrics(AE(digits.image_shape, 4), digits, backbone="classifier")
     assert pca["fid_recon[digits-mlp]"] < 0.1 * ae["fid_recon[digits-mlp]"]
 
 
 # ---------------------------------------------------------------- the CLI command
 
 
-def test_cmd_fid_backbone(digits, backbone, cache_dir, capsys):
-    from vaebench.cli.fid_backbone import add_parser, cmd_fid_backbone
+def _parse(*argv):
+    from vaebench.cli.fid_backbone import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["fid-backbone", "--dataset", "digits", "--cache-dir", str(cache_dir)])
+    return parser.parse_args(["fid-backbone", *argv])
+
+
+def test_cmd_fid_backbone_shows_the_shipped_ruler(capsys):
+    from vaebench.cli.fid_backbone import cmd_fid_backbone
+
+    args = _parse("--dataset", "digits")
     assert args.handler is cmd_fid_backbone
     assert cmd_fid_backbone(args) == 0
     out = capsys.readouterr().out
-    assert "digits-mlp" in out and backbone.weights_sha256 in out and "(loaded)" in out
+    w = SHIPPED["digits-mlp"]
+    assert "digits-mlp (shipped" in out and w.file_sha256 in out and w.weights_sha256 in out
+    assert f"{w.test_acc:.4f} measured now, {w.test_acc:.4f} stated" in out
     assert "feature dim:    64" in out
     with pytest.raises(UserError, match="unknown dataset"):
-        cmd_fid_backbone(argparse.Namespace(dataset="cifar", seed=0, rebuild=False, data_root=None, cache_dir=str(cache_dir)))
+        cmd_fid_backbone(_parse("--dataset", "cifar"))
+    with pytest.raises(UserError, match="only apply with --build"):
+        cmd_fid_backbone(_parse("--dataset", "digits", "--out", "x.pt"))
 
 
-# ---------------------------------------------------------------- Fashion-MNIST (slow)
+def test_cmd_fid_backbone_build_reports_the_distance(short_recipe, tmp_path, capsys):
+    from vaebench.cli.fid_backbone import cmd_fid_backbone
 
-
-@pytest.mark.slow
-@pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST not installed (/usr/share/datasets/fashion-mnist)")
-def test_fashion_mnist_classifier_accuracy():
-    """Uses the default cache (built once by `python -m vaebench fid-backbone --dataset fashion_mnist`,
-    about 3 min on 2 CPU cores when missing)."""
-    from vaebench.data import load_dataset
-
-    splits = load_dataset("fashion_mnist")
-    clf = build_classifier_backbone(splits)
-    assert clf.id == "fashion_mnist-cnn" and clf.feature_dim == 128
-    assert clf.test_acc >= 0.90
+    out_file = tmp_path / "digits-mlp.pt"
+    assert cmd_fid_backbone(_parse("--dataset", "digits", "--build", "--out", str(out_file))) == 0
+    out = capsys.readouterr().out
+    assert "(differs from shipped)" in out and "built" in out and "rel diff" in out
+    for name in ("noise sigma=0.1", "blur sigma=1.0px", "pca8 recon"):
+        assert name in out
+    sha = fid_backbone.file_sha256(out_file)
+    assert f"file sha256 {sha}" in out

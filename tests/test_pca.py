@@ -62,3 +62,27 @@ def test_samples_have_the_model_covariance(fitted):
     cov_samples = torch.cov(s.T)
     assert torch.allclose(s.mean(0), model.mean, atol=0.02)
     assert (cov_samples - cov_model).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("z", [61, 62])
+def test_a_latent_dim_at_the_data_rank_is_exit_2_before_training(z, cli, tmp_path):
+    """digits' train split has rank 61 (3 of its 64 pixels are constant): z = 61 gave sigma^2 = 5e-19
+    and ppca_ll = +1400, z = 62 NaN. The sweep refuses before the first run and writes nothing."""
+    out = tmp_path / "out"
+    res = cli("run", "--suite", "smoke", "--models", "ae,pca", "--latent-dims", f"2,{z}", "--out", str(out), "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert f"latent dim {z}" in res.stderr and "rank 61" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not list(out.glob("runs/*.json"))
+
+
+def test_the_fit_checks_the_rank_too(digits):
+    """The fallback where the sweep's pre-flight is skipped (data sets too large to check twice)."""
+    from vaebench.errors import UserError
+    from vaebench.models.pca import data_rank
+
+    assert data_rank(digits.train_x) == 61
+    with pytest.raises(UserError, match="rank 61"):
+        PCAModel(digits.image_shape, 61).fit(digits.train_x)
+    model = PCAModel(digits.image_shape, 60).fit(digits.train_x)
+    assert model.noise_variance > 1e-8 and np.isfinite(model.log_likelihood_bound(digits.test_x).numpy()).all()

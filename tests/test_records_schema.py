@@ -126,3 +126,17 @@ def test_several_problems_are_counted(tmp_path):
     write(tmp_path, rec)
     with pytest.raises(UserError, match=r"\(and 1 more problem\)"):
         load_records(tmp_path)
+
+
+def test_atomic_writes_make_files_readable_like_any_other(tmp_path):
+    """mkstemp creates 0600 files; results (records, tables, the site) must be readable by others
+    as a plain write would make them (0666 less the umask)."""
+    import os
+
+    from vaebench.store import atomic_write_text
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = tmp_path / "table.md"
+    atomic_write_text(path, "x\n")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,11 +1,22 @@
 """Scale and faults: DDP (2 processes, gloo), two nodes via torchrun on 127.0.0.1, resume from
 checkpoints, kill -9 at random moments, concurrent shards in one folder, divergence.
 
-The DDP claim is exact, not statistical: TensorBatches deals each global batch's rows to the
-ranks and weights each rank's mean loss by its share, and the VAE's noise is the global batch's
-noise sliced the same way, so a 2-process run takes the same optimiser steps as a 1-process
-run. What remains is float32 summation order in the gradient all-reduce; measured after 3
-epochs: relative metric differences of about 1e-9. The tolerance below is 1e-6.
+The DDP claim: TensorBatches deals each global batch's rows to the ranks and weights each rank's
+mean loss by its share, and the VAE's noise is the global batch's noise sliced the same way, so
+a 2-process step is the 1-process step up to float32 summation order (rows summed in two halves,
+then all-reduced, instead of in one pass). Measured on the 2-core
+CI machine (AMD EPYC, AVX-512; ATEN_CPU_CAPABILITY unset / avx2 / default; docs/compare.md,
+"Reproducibility, measured"):
+
+- the first step's gradients differ by at most 2.2e-7 in relative norm per parameter tensor
+  (about 2 float32 ulps; FIRST_STEP_TOL = 1e-6);
+- training amplifies that round-off, fastest with ATen's portable kernels (default): largest
+  relative metric difference after 1 epoch 5.8e-8, after 3 epochs 3.9e-4 (`kl`; every other
+  metric <= 5.2e-6). With AVX-512 or AVX2 kernels: 2.5e-8 and 1.4e-7 (`benchmarks/ddp_roundoff.py`
+  re-measures). DDP_TOL allows 20-25x the worst measured: 1e-2 for `kl` (a small number that
+  posterior-collapse dynamics amplify most), 1e-4 for every other metric.
+
+Bitwise equality is not the claim: it depends on how the CPU's kernels block their sums.
 """
 
 from __future__ import annotations
@@ -36,7 +47,14 @@ SCALE_SUITE = {
     "protocol": {"lr": 0.003, "batch_size": 128, "max_epochs": 3, "patience": 0, "iwae_k": 8,
                  "eval_batch_size": 1000, "num_threads": 1, "fid_backbone": "none", "figure_latent_dims": [2]},
 }
-TOL = 1e-6
+FIRST_STEP_TOL = 1e-6  # relative norm per parameter tensor; measured <= 2.2e-7 (module docstring)
+DDP_TOL = {"kl": 1e-2}  # relative, after 3 epochs; measured <= 3.9e-4 for kl (module docstring)
+DDP_TOL_OTHER = 1e-4  # every other metric; measured <= 5.2e-6
+
+
+def beyond_ddp_tol(diffs: dict[str, float]) -> dict[str, float]:
+    """The run:metric relative differences above their DDP tolerance."""
+    return {k: d for k, d in diffs.items() if d >= DDP_TOL.get(k.rsplit(":", 1)[1], DDP_TOL_OTHER)}
 
 
 def records(out) -> dict[str, dict]:
@@ -78,8 +96,76 @@ def test_ddp_two_processes_equal_one_process(suite_file, single, tmp_path):
     trained = [r for r in ddp.values() if r["spec"]["model"] != "pca"]
     assert all(r["provenance"]["launch"]["world_size"] == 2 for r in trained)
     diffs = rel_diffs(single, ddp)
-    assert max(diffs.values()) < TOL, sorted(diffs.items(), key=lambda kv: -kv[1])[:5]
+    assert not beyond_ddp_tol(diffs), beyond_ddp_tol(diffs)
+    print('largest relative differences:', sorted(diffs.items(), key=lambda kv: -kv[1])[:3])
     assert (out / "table.csv").is_file() and not list(out.glob("checkpoints/*.ckpt"))
+
+
+class _Step(torch.nn.Module):
+    """objective(x, y)["loss"] * weight as a module's forward, so DDP's hooks all-reduce the gradients."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y, weight):
+        return self.model.objective(x, y)["loss"] * weight
+
+
+def _first_step_grads(name: str, rank: int, world: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The gradients of one optimiser step of `name` (digits, z=2) on rank `rank` of `world`:
+    its rows of the first global batch (TensorBatches), the global batch's noise (`_shard`, as
+    LatentModel._sharded_objective sets it), its share as weight, DDP's all-reduce."""
+    from vaebench.data import load_dataset
+    from vaebench.models.registry import model_class
+    from vaebench.runner.train import TensorBatches
+
+    splits = load_dataset("digits")
+    torch.manual_seed(seed)
+    model = model_class(name)(splits.image_shape, 2, num_classes=splits.num_classes)
+    step = _Step(model) if world == 1 else torch.nn.parallel.DistributedDataParallel(_Step(model))
+    x, y, w = next(iter(TensorBatches(splits.train_x, splits.train_y, 128, True, seed, rank, world)))
+    torch.manual_seed(seed + 1)  # every rank holds the same RNG state, as under Lightning
+    model._shard = (rank, world, round(world * len(x) / w)) if world > 1 else None
+    step(x, y, w).backward()
+    model._shard = None
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+
+
+def _grad_worker(rank: int, world: int, port: int, name: str, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        grads = _first_step_grads(name, rank, world)
+        if rank == 0:
+            torch.save(grads, out)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "cvae"])
+def test_ddp_first_step_gradients_equal_one_process_to_round_off(name, tmp_path):
+    """The exact part of the DDP claim: one 2-process gloo step's gradients are the 1-process
+    step's to float32 round-off (relative norm per parameter tensor < FIRST_STEP_TOL)."""
+    import torch.multiprocessing as mp
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = _first_step_grads(name, 0, 1)
+        out = tmp_path / "grads.pt"
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        mp.start_processes(_grad_worker, args=(2, _free_port(), name, str(out)), nprocs=2, join=True, start_method=method)
+    finally:
+        torch.set_num_threads(before)
+    ddp = torch.load(out, weights_only=True)
+    assert set(ddp) == set(single)
+    rel = {k: float((ddp[k] - single[k]).norm() / single[k].norm()) for k in single}
+    assert all(single[k].norm() > 0 for k in single)  # every parameter gets a gradient: the check has teeth
+    assert max(rel.values()) < FIRST_STEP_TOL, sorted(rel.items(), key=lambda kv: -kv[1])[:3]
 
 
 def _free_port() -> int:
@@ -105,7 +191,8 @@ def test_two_nodes_via_two_torchrun_launches(suite_file, single, tmp_path):
     trained = [r for r in two.values() if r["spec"]["model"] != "pca"]
     assert all(r["provenance"]["launch"] == {"strategy": "ddp", "devices": "1", "num_nodes": 2, "world_size": 2} for r in trained)
     diffs = rel_diffs(single, two)
-    assert max(diffs.values()) < TOL
+    assert not beyond_ddp_tol(diffs), beyond_ddp_tol(diffs)
+    print('largest relative differences:', sorted(diffs.items(), key=lambda kv: -kv[1])[:3])
 
 
 # ---------------------------------------------------------------- resume and faults

@@ -22,9 +22,13 @@ def test_smoke_writes_one_complete_record_per_run(smoke_out):
         assert r["dataset"]["checksum"] and r["times"]["total_s"] > 0
         m = r["metrics"]
         assert 0 <= m["mse"] < 0.1 and 0 < m["probe_acc"] <= 1 and 0 <= m["active_units"] <= r["spec"]["latent_dim"]
-        if r["spec"]["model"] in ("vae", "cvae"):
+        if r["spec"]["model"] == "vae":
             assert m["elbo"] <= m["iwae"] < 0 and m["kl"] > 0
             assert m["elbo"] == pytest.approx(-(m["rec_nll"] + m["kl"]))
+        if r["spec"]["model"] == "cvae":  # bounds given the label in *_cond; iwae bounds log p(x); no marginal elbo
+            assert m["elbo_cond"] <= m["iwae_cond"] < 0 and m["kl_cond"] > 0 and m["iwae"] < 0
+            assert m["elbo_cond"] == pytest.approx(-(m["rec_nll_cond"] + m["kl_cond"]))
+            assert not {"elbo", "rec_nll", "kl"} & set(m)
         if r["spec"]["model"] == "pca":
             assert "ppca_ll" in m and "elbo" not in m
     assert not list((smoke_out / "runs").glob(".*tmp"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vaebench.data import dsprites, dsprites_variants, fashion_mnist
+from vaebench.data import celeba, cifar10, dsprites, dsprites_variants, fashion_mnist, mnist, svhn
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.errors import DataError, UserError
@@ -30,6 +30,12 @@ DATASETS: dict[str, Dataset] = {
     "digits": Dataset(load_digits_splits),
     "fashion_mnist": Dataset(fashion_mnist.load_fashion_mnist_splits),
     "dsprites": Dataset(dsprites.load_dsprites_splits),
+    # --- standard image benchmarks (issue 16; status lines in _standard_status) ---
+    "mnist": Dataset(mnist.load_mnist_splits, {"binarize": "none"}),
+    "cifar10": Dataset(cifar10.load_cifar10_splits),
+    "svhn": Dataset(svhn.load_svhn_splits),
+    "celeba64": Dataset(celeba.load_celeba64_splits, {"attribute": "Smiling"}),
+    # --- end of the standard image benchmarks ---
 }
 
 
@@ -169,6 +175,8 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
             except DataError as exc:
                 return False, str(exc)
         return True, str(official)
+    if name in _STANDARD:
+        return _standard_status(dataset, data_root, verify)
     if name != "fashion_mnist":
         return True, "registered"
     files = fashion_mnist.find_files(data_root)
@@ -184,3 +192,45 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
             return False, str(exc)
         return True, f"{next(iter(files.values())).parent} (SHA-256 verified)"
     return True, str(next(iter(files.values())).parent)
+
+
+# --- standard image benchmarks (issue 16) ---
+# name -> (module, finder of the folder, verifier of that folder, what to say when it is missing)
+_STANDARD = {
+    "mnist": (mnist, mnist.find_grey, mnist.verify_grey, mnist.HOW_TO_GET),
+    "cifar10": (cifar10, cifar10.find_files, cifar10.verify, cifar10.HOW_TO_GET),
+    "svhn": (svhn, svhn.find_files, svhn.verify, svhn.HOW_TO_GET),
+    "celeba64": (celeba, celeba.find_files, celeba.verify, celeba.HOW_TO_GET),
+}
+
+
+def _standard_status(dataset: str | DatasetSpec, data_root, verify: bool) -> tuple[bool, str]:
+    name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
+    module, find, check, how = _STANDARD[name]
+    folder = find(data_root)
+    if folder is None:
+        if data_root:
+            return False, module.not_under_root(data_root)
+        return False, f"not found: {how}"
+    where = str(folder)
+    if verify:
+        try:
+            check(folder)
+        except DataError as exc:
+            return False, str(exc)
+        where += " (checksums verified)"
+    if name == "mnist":  # the fixed binarisation's .amat files are a second set, needed by binarize=fixed only
+        fixed = isinstance(dataset, DatasetSpec) and dataset.params_dict().get("binarize") == "fixed"
+        amat = mnist.find_amat(data_root)
+        if amat is None:
+            if fixed:
+                return False, mnist.not_under_root(data_root, fixed=True) if data_root else f"not found: {mnist.AMAT_HOW_TO_GET}"
+            where += "; binarize=fixed needs binarized_mnist_{train,valid,test}.amat (not found)"
+        else:
+            if verify:
+                try:
+                    mnist.verify_amat(amat)
+                except DataError as exc:
+                    return False, str(exc)
+            where += f"; binarize=fixed: {amat}"
+    return True, where

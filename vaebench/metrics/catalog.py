@@ -9,10 +9,16 @@ from __future__ import annotations
 # higher is better, False = lower is better, None = informational (no arrow in the table, never
 # gated by compare; INFORMATIONAL_WHY says why for each)
 METRICS: dict[str, tuple[bool | None, str]] = {
-    "elbo": (True, "ELBO, nats/image (Bernoulli likelihood; VAE/CVAE)"),
-    "iwae": (True, "importance-weighted bound with k samples, nats/image"),
+    "elbo": (True, "ELBO on log p(x), nats/image (Bernoulli likelihood). Empty for the CVAE: a marginal ELBO needs a "
+                   "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`"),
+    "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image; CVAE: log sum_y p(y) p_k(x|y), "
+                   "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate"),
+    "elbo_cond": (True, "CVAE: ELBO on log p(x|y) given the true label, nats/image (the label is given: not comparable with `elbo`)"),
+    "iwae_cond": (True, "CVAE: k-sample importance-weighted bound on log p(x|y) given the true label, nats/image"),
     "rec_nll": (None, "-E_q log p(x|z), nats/image"),
     "kl": (None, "KL(q(z|x) || p(z)), nats/image"),
+    "rec_nll_cond": (None, "CVAE: -E_q(z|x,y) log p(x|z,y) given the true label, nats/image"),
+    "kl_cond": (None, "CVAE: KL(q(z|x,y) || p(z)) given the true label, nats/image"),
     "mse": (False, "per-pixel MSE of the mean reconstruction"),
     "active_units": (None, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
     "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
@@ -39,6 +45,8 @@ METRICS.update(DISENTANGLEMENT_METRICS)
 INFORMATIONAL_WHY: dict[str, str] = {
     "rec_nll": "one of the ELBO's two terms: a trade between the terms at the same ELBO is no better or worse; `elbo` is the judged quantity",
     "kl": "one of the ELBO's two terms: a lower KL can be posterior collapse, a higher one a better-used code; `elbo` is the judged quantity",
+    "rec_nll_cond": "one of `elbo_cond`'s two terms (see rec_nll)",
+    "kl_cond": "one of `elbo_cond`'s two terms (see kl)",
     "active_units": "a description of how many code dims are used, not a quality (for AE/PCA codes it also depends on their scale)",
 }
 

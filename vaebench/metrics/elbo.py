@@ -24,6 +24,16 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
 
 
+def log_normal_from_eps(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) at z = mu + exp(logvar / 2) * eps, from the sampled eps.
+
+    Exact: ((z - mu) / sigma)^2 = eps^2. Recomputing it from z instead loses what z's rounding
+    drops of sigma * eps when sigma << |mu| (float32, mu = 3, logvar = -30, eps = 0.7: 13.777
+    instead of 13.836).
+    """
+    return -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(dim=-1)
+
+
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
 

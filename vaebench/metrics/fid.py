@@ -236,14 +236,12 @@ def compute_fid_metrics(
     n_samples: int | None = None,
     seed: int = 0,
     device="cpu",
-    cache_dir=None,
-    backbone_seed: int = 0,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """FID metrics of `model` against `splits`' test set, and the FID protocol.
 
     Returns ({"fid_samples[<backbone>]": ..., "fid_recon[<backbone>]": ..., and for AE/PCA
     "fid_samples_fitted[<backbone>]": ...}, protocol). `backbone` is "auto" | "inception" |
-    "classifier"; `n_samples` defaults to the test-set size; `seed` seeds all sampling;
+    "classifier" (always the shipped, hash-checked weights); `n_samples` defaults to the test-set size; `seed` seeds all sampling;
     `device` is where the features are computed (the model stays where it is).
     Single-process: the metric does not sync across ranks (see `make_fid_metric` for sharded use).
     """
@@ -252,7 +250,7 @@ def compute_fid_metrics(
     kind = model_kind(model)
     if kind == "pca" and getattr(model, "components", True) is None:
         raise ValueError("the PCA model is not fitted")
-    bb = get_backbone(splits, backbone, seed=backbone_seed, cache_dir=cache_dir)
+    bb = get_backbone(splits, backbone)
     n = int(n_samples) if n_samples is not None else default_n_samples(splits)
     if n < 2:
         raise ValueError(f"n_samples must be at least 2, got {n}")

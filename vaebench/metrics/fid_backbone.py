@@ -1,4 +1,4 @@
-"""Feature networks for FID: Inception-v3 pool3 when its weights are here, else a dataset classifier.
+"""Feature networks for FID: Inception-v3 pool3 when its weights are here, else a shipped dataset classifier.
 
 Two backbones map images (N, C, H, W) in [0, 1] to (N, D) float64 features:
 
@@ -9,14 +9,13 @@ Two backbones map images (N, C, H, W) in [0, 1] to (N, D) float64 features:
   be downloaded: never tried when ``VAEBENCH_OFFLINE`` is set or github.com does not answer
   within 3 s).
 * a dataset classifier, id ``<dataset>-<arch>`` (``fashion_mnist-cnn``, ``digits-mlp``): a small
-  net vaebench trains on the dataset's train split (best epoch chosen on validation accuracy),
-  deterministically from a seed, on CPU, and caches on disk under a content hash of
-  (dataset checksum, architecture, recipe, seed). Its penultimate layer is the feature vector.
-
-The cache folder is, in order: the ``cache_dir`` argument, ``$VAEBENCH_CACHE/fid_backbones``,
-``~/.cache/vaebench/fid_backbones``. A cache file holds the weights and their SHA-256 (over the
-state dict's names, dtypes, shapes and bytes); loading recomputes it, and a file that does not
-unpickle or whose hash or key does not match is reported and rebuilt.
+  net trained on the dataset's train split (best epoch chosen on validation accuracy). Its
+  penultimate layer is the feature vector. **FID always uses the weights shipped with vaebench**
+  (``vaebench/fid_weights/<id>.pt``, a plain state dict), whose file SHA-256 and weights SHA-256
+  are pinned in ``SHIPPED`` and checked at every load: the same ruler on every machine. Training
+  one (``train_classifier``, ``python -m vaebench fid-backbone --build``) is for making a new
+  shipped file and for seeing how far a locally trained ruler is from the shipped one
+  (``compare_with_shipped``); a locally trained net never measures a record's FID.
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
+import math
 import os
 import socket
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +37,19 @@ from torch import nn
 
 from vaebench.data.base import Splits, pixels
 from vaebench.errors import UserError
-from vaebench.store import atomic_write_bytes
 
-CACHE_FORMAT = 1
 BACKBONE_CHOICES = ("auto", "inception", "classifier")
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "fid_weights"  # package data
 
 # ---------------------------------------------------------------- classifier architectures
 
-# name -> architecture hyper-parameters (part of the cache key)
+# name -> architecture hyper-parameters
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": 256, "feature_dim": 64, "dropout": 0.2},
     "cnn": {"channels": [16, 32], "kernel": 3, "batchnorm": True, "pool_grid": 7, "feature_dim": 128, "dropout": 0.3},
 }
 
-# name -> training recipe (part of the cache key). Adam, cosine-decayed learning rate, minibatches
+# name -> training recipe. Adam, cosine-decayed learning rate, minibatches
 # drawn by a seeded permutation of the whole train tensor; the epoch with the best validation
 # accuracy is kept (earliest on ties).
 RECIPES: dict[str, dict[str, Any]] = {
@@ -119,7 +116,7 @@ def make_classifier(arch: str, image_shape, num_classes: int) -> nn.Module:
     return cls(tuple(image_shape), num_classes, **params)
 
 
-# ---------------------------------------------------------------- hashing and cache location
+# ---------------------------------------------------------------- hashing and the shipped weights
 
 
 def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -134,47 +131,97 @@ def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def default_cache_dir() -> Path:
-    root = os.environ.get("VAEBENCH_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "vaebench"
-    return base / "fid_backbones"
-
-
-def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
-    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
-
-
-def classifier_spec(splits: Splits, seed: int = 0) -> dict[str, Any]:
-    """Everything the trained weights depend on (by design); its hash names the cache file."""
-    arch = architecture_for(splits.image_shape)
-    return {
-        "format": CACHE_FORMAT,
-        "dataset": splits.name,
-        "dataset_checksum": splits.checksum,
-        "image_shape": list(splits.image_shape),
-        "num_classes": int(splits.num_classes),
-        "arch": arch,
-        "arch_params": ARCHITECTURES[arch],
-        "recipe": RECIPES[arch],
-        "seed": int(seed),
-    }
-
-
-def spec_key(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
 def classifier_id(dataset: str, arch: str, seed: int = 0) -> str:
-    """`fashion_mnist-cnn`; a non-default backbone seed is part of the id (`digits-mlp-seed3`)."""
+    """`fashion_mnist-cnn`; a non-default training seed is part of the id (`digits-mlp-seed3`)."""
     return f"{dataset}-{arch}" + ("" if seed == 0 else f"-seed{seed}")
 
 
-def cache_path(splits: Splits, seed: int = 0, cache_dir=None) -> Path:
-    spec = classifier_spec(splits, seed)
-    return resolve_cache_dir(cache_dir) / f"{classifier_id(splits.name, spec['arch'], seed)}-{spec_key(spec)[:16]}.pt"
+@dataclass(frozen=True)
+class ShippedWeights:
+    """One shipped classifier: where its file is, its pinned hashes, and what it was measured to do."""
+
+    id: str
+    dataset: str
+    arch: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    file_sha256: str  # `sha256sum vaebench/fid_weights/<id>.pt`; checked before the file is unpickled
+    weights_sha256: str  # state_dict_sha256 of the loaded weights: `backbone_weights_sha256` in records
+    test_acc: float  # on the dataset's whole test split, when shipped
+    n_test: int
+    val_acc: float
+    made: str  # how it was trained (seed, threads, torch), for the record
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.id}.pt"
 
 
-# ---------------------------------------------------------------- training
+# Pinned. Replacing a file means building it (`fid-backbone --build --out`), copying it here and
+# updating these lines, i.e. a new ruler: every FID measured with the old one is then another quantity.
+SHIPPED: dict[str, ShippedWeights] = {
+    w.id: w
+    for w in (
+        ShippedWeights(
+            "digits-mlp", "digits", "mlp", (1, 8, 8), 10,
+            file_sha256="3e9bca6334c65667b0727924c4c0ae046fd9b3643029f7590b67207d14191990",
+            weights_sha256="c1fd0a3f6ac66c56ee3c56aebafc388f5a8d17a55f26437f170ed72659f592c4",
+            test_acc=353 / 360, n_test=360, val_acc=176 / 180,
+            made="seed 0, CPU, 1 thread, torch 2.14.1, 2026-11-30 (30 epochs, 17 s)",
+        ),
+        ShippedWeights(
+            "fashion_mnist-cnn", "fashion_mnist", "cnn", (1, 28, 28), 10,
+            file_sha256="acadc446fe6ad10e658dc66ed069ea0800a5cf3d18c411728eb3a6a77142f65c",
+            weights_sha256="162818bc9fbc639ce5eeeb354ea25577582ae04c7d6ebab5b370ed57b04099da",
+            test_acc=9128 / 10_000, n_test=10_000, val_acc=4588 / 5000,
+            made="seed 0, CPU, 1 thread, torch 2.14.1, 2026-11-30 (best epoch 4 of 5, 362 s)",
+        ),
+    )
+}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_shipped_net(bid: str) -> nn.Module:
+    """The shipped classifier `bid`, hash-checked (file before unpickling, weights after); eval mode.
+
+    A missing, corrupted or replaced file is a `UserError` (exit 2): FID is never measured with
+    weights other than the pinned ones.
+    """
+    w = SHIPPED[bid]
+    try:
+        data = w.path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"FID backbone {bid}: cannot read its shipped weights {w.path} ({exc.strerror}); reinstall vaebench") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != w.file_sha256:
+        raise UserError(
+            f"FID backbone {bid}: {w.path} has SHA-256 {digest[:16]}..., not the pinned {w.file_sha256[:16]}...: "
+            "the file is corrupted or was replaced; reinstall vaebench (or `git checkout` the file)"
+        )
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    got = state_dict_sha256(state)
+    if got != w.weights_sha256:  # the file matched its pin, so the pins disagree: a packaging error
+        raise UserError(f"FID backbone {bid}: weights SHA-256 {got[:16]}... does not match the pinned {w.weights_sha256[:16]}... ({w.path})")
+    net = make_classifier(w.arch, w.image_shape, w.num_classes)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def save_state_dict(net: nn.Module, path: str | os.PathLike) -> str:
+    """Write `net`'s state dict (CPU tensors) with torch.save, atomically; returns the file's SHA-256."""
+    from vaebench.store import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    os.chmod(path, 0o644)  # package data: readable by everyone
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+# ---------------------------------------------------------------- training (to make or check a ruler)
 
 
 @torch.no_grad()
@@ -188,9 +235,9 @@ def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     return correct / max(1, len(x))
 
 
-def _train_classifier(splits: Splits, spec: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+def _train_classifier(splits: Splits, arch: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
     """Train on splits.train_* (CPU, deterministic algorithms, seeded RNG); keep the best-val epoch."""
-    recipe, seed = spec["recipe"], spec["seed"]
+    recipe = RECIPES[arch]
     # stored images as they are (uint8 data sets stay uint8); each batch goes through pixels()
     x, y = splits.train_x.cpu(), splits.train_y.long().cpu()
     vx, vy = splits.val_x.cpu(), splits.val_y.long().cpu()
@@ -199,10 +246,10 @@ def _train_classifier(splits: Splits, spec: dict[str, Any]) -> tuple[nn.Module, 
     prev_det, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        # enable_grad: the backbone may be built lazily from inside a no_grad evaluation
+        # enable_grad: a caller may train from inside a no_grad context
         with torch.random.fork_rng(devices=[]), torch.enable_grad():  # leaves the caller's global RNG untouched
             torch.manual_seed(seed)  # initial weights and dropout masks
-            net = make_classifier(spec["arch"], spec["image_shape"], spec["num_classes"])
+            net = make_classifier(arch, splits.image_shape, splits.num_classes)
             gen = torch.Generator().manual_seed(seed + 1)  # minibatch order
             opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
             epochs, bs = recipe["epochs"], recipe["batch_size"]
@@ -236,7 +283,7 @@ def _train_classifier(splits: Splits, spec: dict[str, Any]) -> tuple[nn.Module, 
 
 @dataclass
 class ClassifierBackbone:
-    """A trained (or cached) dataset classifier and what is known about it."""
+    """A dataset classifier (shipped, or trained here) and what is known about it."""
 
     id: str
     dataset: str
@@ -247,73 +294,107 @@ class ClassifierBackbone:
     feature_dim: int
     test_acc: float
     val_acc: float
-    build_seconds: float  # the training time when it was built (also when loaded from cache)
-    path: Path
-    from_cache: bool
-    cache_note: str  # "loaded", "built", "rebuilt (...)"
-    spec: dict[str, Any] = field(repr=False)
+    source: str  # "shipped" | "trained"
+    build_seconds: float | None = None  # training time, when trained here
 
 
-def _load_cached(path: Path, key: str) -> tuple[dict | None, str]:
-    """(payload, "") when the file is intact, else (None, why)."""
-    if not path.is_file():
-        return None, "missing"
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated / garbled pickle
-        return None, f"unreadable ({type(exc).__name__})"
-    if not isinstance(payload, dict) or {"key", "state_dict", "weights_sha256", "meta"} - set(payload):
-        return None, "not a vaebench backbone file"
-    if payload["key"] != key:
-        return None, "key mismatch"
-    digest = state_dict_sha256(payload["state_dict"])
-    if digest != payload["weights_sha256"]:
-        return None, f"weights SHA-256 {digest[:12]}... does not match the stored {str(payload['weights_sha256'])[:12]}..."
-    return payload, ""
-
-
-def build_classifier_backbone(splits: Splits, seed: int = 0, cache_dir=None, rebuild: bool = False) -> ClassifierBackbone:
-    """Load the classifier for `splits` from the cache, or train it and cache it.
-
-    `rebuild=True` retrains and overwrites. A corrupted cache file is reported (warning) and rebuilt.
-    """
-    spec = classifier_spec(splits, seed)
-    key = spec_key(spec)
-    path = cache_path(splits, seed, cache_dir)
-    bid = classifier_id(splits.name, spec["arch"], seed)
-    payload, why = (None, "rebuild requested") if rebuild else _load_cached(path, key)
-    if payload is not None:
-        net = make_classifier(spec["arch"], spec["image_shape"], spec["num_classes"])
-        net.load_state_dict(payload["state_dict"])
-        net.eval()
-        meta = payload["meta"]
-        return ClassifierBackbone(
-            bid, splits.name, spec["arch"], seed, net, payload["weights_sha256"], int(meta["feature_dim"]),
-            float(meta["test_acc"]), float(meta["val_acc"]), float(meta["build_seconds"]), path, True, "loaded", spec,
+def shipped_classifier(splits: Splits) -> ClassifierBackbone:
+    """The shipped, hash-checked classifier for `splits`' dataset (`UserError` when none is shipped)."""
+    arch = architecture_for(splits.image_shape)
+    bid = classifier_id(splits.name, arch)
+    w = SHIPPED.get(bid)
+    if w is None:
+        raise UserError(
+            f"no shipped FID classifier for dataset {splits.name!r} (shipped: {', '.join(SHIPPED)}); "
+            "set protocol.fid_backbone to inception (needs torch-fidelity) or none"
         )
-    if why not in ("missing", "rebuild requested"):
-        warnings.warn(f"FID backbone cache file {path} is corrupted ({why}); rebuilding it", stacklevel=2)
+    if tuple(splits.image_shape) != w.image_shape or int(splits.num_classes) != w.num_classes:
+        raise UserError(
+            f"FID backbone {bid} expects {w.num_classes} classes of {w.image_shape} images; dataset {splits.name!r} "
+            f"has {splits.num_classes} classes of {tuple(splits.image_shape)}"
+        )
+    return ClassifierBackbone(bid, w.dataset, w.arch, 0, load_shipped_net(bid), w.weights_sha256,
+                              int(ARCHITECTURES[arch]["feature_dim"]), w.test_acc, w.val_acc, "shipped")
+
+
+def train_classifier(splits: Splits, seed: int = 0) -> ClassifierBackbone:
+    """Train the dataset's classifier here (minutes on CPU for Fashion-MNIST); nothing is cached."""
+    arch = architecture_for(splits.image_shape)
     start = time.perf_counter()
-    net, info = _train_classifier(splits, spec)
-    build_seconds = time.perf_counter() - start
+    net, info = _train_classifier(splits, arch, seed)
+    seconds = time.perf_counter() - start
     test_acc = classifier_accuracy(net, splits.test_x.cpu(), splits.test_y.long().cpu())
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    digest = state_dict_sha256(state)
-    feature_dim = int(ARCHITECTURES[spec["arch"]]["feature_dim"])
-    meta = {
-        "test_acc": test_acc, "val_acc": info["val_acc"], "best_epoch": info["best_epoch"],
-        "val_acc_history": info["val_acc_history"], "feature_dim": feature_dim,
-        "build_seconds": build_seconds, "torch_version": str(torch.__version__), "torch_threads": torch.get_num_threads(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    buf = io.BytesIO()
-    torch.save({"key": key, "spec": spec, "state_dict": state, "weights_sha256": digest, "meta": meta}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-    note = "built" if why in ("missing", "rebuild requested") else f"rebuilt ({why})"
     return ClassifierBackbone(
-        bid, splits.name, spec["arch"], seed, net, digest, feature_dim, test_acc, info["val_acc"],
-        build_seconds, path, False, note, spec,
+        classifier_id(splits.name, arch, seed), splits.name, arch, seed, net, state_dict_sha256(net.state_dict()),
+        int(ARCHITECTURES[arch]["feature_dim"]), test_acc, info["val_acc"], "trained", seconds,
     )
+
+
+# ---------------------------------------------------------------- how far is another ruler?
+
+RULER_NOISE_SIGMA = 0.1  # pixel noise std (pixels in [0, 1]) of the "noise" pair
+RULER_BLUR_SIGMA = 1.0  # Gaussian blur std in pixels of the "blur" pair
+RULER_PCA_DIM = 8  # components of the "pca recon" pair
+
+
+def add_pixel_noise(x: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    """x + sigma * N(0, 1) per pixel (a seeded generator), clamped to [0, 1]."""
+    x = pixels(x).float()
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    return (x + sigma * eps).clamp(0.0, 1.0)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur, std `sigma` pixels, kernel 2*ceil(3 sigma)+1 (reflect padding; torchvision)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = 2 * math.ceil(3 * sigma) + 1
+    return gaussian_blur(pixels(x).float(), [k, k], [sigma, sigma])
+
+
+def ruler_pairs(splits: Splits) -> dict[str, torch.Tensor]:
+    """Fixed image sets, each compared with the test split under two backbones to compare the rulers.
+
+    A noisy copy (sensitivity to pixel noise), a blurred copy (to lost detail) and PCA
+    reconstructions (a model output, linear and blurry), all deterministic.
+    """
+    from vaebench.models.pca import PCAModel
+
+    pca = PCAModel(splits.image_shape, RULER_PCA_DIM).fit(splits.train_x)
+    test = pixels(splits.test_x).float()
+    recon = torch.cat([pca.decode(pca.encode(test[i : i + 2000])[0]).float() for i in range(0, len(test), 2000)])
+    return {
+        f"noise sigma={RULER_NOISE_SIGMA}": add_pixel_noise(test, RULER_NOISE_SIGMA),
+        f"blur sigma={RULER_BLUR_SIGMA}px": blur(test, RULER_BLUR_SIGMA),
+        f"pca{RULER_PCA_DIM} recon": recon.clamp(0.0, 1.0),
+    }
+
+
+@torch.no_grad()
+def compare_with_shipped(other: ClassifierBackbone, splits: Splits) -> dict[str, Any]:
+    """How far `other` (e.g. trained here) is from the shipped ruler, in what FID users would see.
+
+    Features of two different nets live in unrelated coordinates, so a distance between the two
+    feature sets means nothing; instead each pair of `ruler_pairs` is measured under both
+    backbones, and the relative difference (other - shipped) / shipped is how much a FID would
+    move had it been measured with `other`. Also the test accuracy of both, measured now.
+    """
+    from vaebench.metrics.fid import fid_of_images
+
+    shipped = shipped_classifier(splits)
+    tx, ty = splits.test_x.cpu(), splits.test_y.long().cpu()
+    rows = {}
+    bbs = (_as_backbone(shipped, splits), _as_backbone(other, splits))
+    for name, images in ruler_pairs(splits).items():
+        a, b = (fid_of_images(images, splits.test_x, bb) for bb in bbs)
+        rows[name] = {"shipped": a, "other": b, "rel_diff": (b - a) / a}
+    return {
+        "shipped": {"id": shipped.id, "weights_sha256": shipped.weights_sha256, "test_acc_stated": shipped.test_acc,
+                    "test_acc_now": classifier_accuracy(shipped.net, tx, ty)},
+        "other": {"id": other.id, "weights_sha256": other.weights_sha256, "test_acc_now": classifier_accuracy(other.net, tx, ty)},
+        "fid": rows,
+        "max_abs_rel_diff": max(abs(r["rel_diff"]) for r in rows.values()),
+    }
 
 
 class ClassifierFeatures(nn.Module):
@@ -452,8 +533,7 @@ def _inception_backbone() -> Backbone:
     return Backbone("inception", "inception", module, digest, 2048, proto)
 
 
-def _classifier_backbone(splits: Splits, seed: int, cache_dir, rebuild: bool) -> Backbone:
-    clf = build_classifier_backbone(splits, seed=seed, cache_dir=cache_dir, rebuild=rebuild)
+def _as_backbone(clf: ClassifierBackbone, splits: Splits) -> Backbone:
     module = ClassifierFeatures(clf.net, splits.image_shape, clf.feature_dim)
     proto = {
         "backbone": clf.id, "backbone_kind": "classifier", "backbone_weights_sha256": clf.weights_sha256,
@@ -461,11 +541,41 @@ def _classifier_backbone(splits: Splits, seed: int, cache_dir, rebuild: bool) ->
         "backbone_arch": clf.arch, "backbone_seed": clf.seed, "backbone_test_acc": clf.test_acc,
         "backbone_trained_on": "train split (best epoch on val accuracy)", "resize": None,
     }
+    if clf.source == "shipped":
+        proto["backbone_weights"] = f"shipped vaebench/fid_weights/{clf.id}.pt (file SHA-256 {SHIPPED[clf.id].file_sha256})"
     return Backbone(clf.id, "classifier", module, clf.weights_sha256, clf.feature_dim, proto, clf)
 
 
-def get_backbone(splits: Splits, backbone: str = "auto", *, seed: int = 0, cache_dir=None, rebuild: bool = False) -> Backbone:
-    """`backbone`: "auto" (Inception when available, else the classifier), "inception" or "classifier".
+def shipped_classifier_id(splits: Splits) -> str | None:
+    """The id of the shipped classifier that fits `splits` (its dataset, image shape and class
+    count), or None when no shipped classifier measures this data."""
+    bid = classifier_id(splits.name, architecture_for(splits.image_shape))
+    w = SHIPPED.get(bid)
+    if w is None or tuple(splits.image_shape) != w.image_shape or int(splits.num_classes) != w.num_classes:
+        return None
+    return bid
+
+
+def fid_unavailable(splits: Splits, backbone: str) -> str | None:
+    """Why FID cannot be measured on `splits` with `backbone` here, or None when it can. Cheap (no
+    weights are loaded): the sweep asks before the first run, so a run never trains and then fails.
+    "auto" with neither Inception nor a shipped classifier is a reason (the sweep then skips FID
+    for that data and says so); an explicit "classifier" or "inception" that is missing is the
+    caller's error to raise."""
+    if backbone == "none":
+        return None
+    if backbone in ("auto", "inception"):
+        ok, why = inception_status()
+        if ok or backbone == "inception":
+            return None if ok else f"the inception backbone is unavailable: {why}"
+    if shipped_classifier_id(splits) is None:
+        return (f"no shipped FID classifier for dataset {splits.name!r} {tuple(splits.image_shape)} with "
+                f"{splits.num_classes} classes (shipped: {', '.join(SHIPPED)}) and no inception backbone")
+    return None
+
+
+def get_backbone(splits: Splits, backbone: str = "auto") -> Backbone:
+    """`backbone`: "auto" (Inception when available, else the shipped classifier), "inception" or "classifier".
 
     With "auto" the reason for falling back is recorded in `protocol["backbone_fallback"]`.
     """
@@ -480,7 +590,7 @@ def get_backbone(splits: Splits, backbone: str = "auto", *, seed: int = 0, cache
                 return _inception_backbone()
             except UserError as exc:
                 why = str(exc)
-        bb = _classifier_backbone(splits, seed, cache_dir, rebuild)
+        bb = _as_backbone(shipped_classifier(splits), splits)
         bb.protocol["backbone_fallback"] = f"inception unavailable: {why}"
         return bb
-    return _classifier_backbone(splits, seed, cache_dir, rebuild)
+    return _as_backbone(shipped_classifier(splits), splits)

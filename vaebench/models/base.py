@@ -4,8 +4,19 @@ Evaluation talks to a model only through:
   encode(x, y=None)                      -> (code mean, log-variance or None)
   decode(z, y=None)                      -> mean image in [0, 1] (or PCA's linear reconstruction)
   sample(n, y=None, generator=None)      -> generated images
-  log_likelihood_bound(x, y=None, k=1)   -> per-image bound in nats (None where undefined)
+  log_likelihood_bound(x, y=None, k=1, generator=None)
+                                         -> per-image bound in nats (None where undefined): the
+                                            ELBO for k = 1, a k-sample bound for k > 1, drawing
+                                            its noise from `generator`
 plus the attributes `latent_dim`, `conditional` and `likelihood` ("bernoulli" or "gaussian").
+
+That is enough for the `elbo` and `iwae` columns (for a conditional model: `elbo_cond`,
+`iwae_cond` given the true label, and `iwae` on log p(x)): evaluation calls
+log_likelihood_bound one test image at a time with a generator seeded by that image's index, so
+the numbers do not depend on batching. A model that also has
+  bound_terms(x, y=None, k=1, generator=None, eps=None) -> {"rec_nll", "kl", "iwae"} per image
+(the VAE's) is evaluated a batch at a time with eps = the images' keyed standard normals, shape
+(k, N, latent_dim), and adds the `rec_nll` and `kl` columns.
 """
 
 from __future__ import annotations

@@ -5,9 +5,14 @@ is a difference of objective, not of network. Only the encoder's output width ch
 for the AE, mean and log-variance for the VAE) and, for the CVAE, a one-hot label is
 concatenated to the encoder's flattened features and to the decoder's input.
 
-Three bodies, by image side:
+Four bodies, by image shape:
   < 16 px  (8x8 digits)        MLP 256
   16..63   (28x28 Fashion)     convs 32-64 (4x4, stride 2), FC 256
+  16..63, 3 channels           convs 64-128-256 (4x4, stride 2) to a 4x4 grid, FC 256, and the
+           (32x32 CIFAR-10,    mirrored decoder FC 256, FC 256*4*4, deconvs 128-64-C: the
+            SVHN)              DCGAN layout (Radford et al. 2016) for 32x32 colour images, which
+                               need more width than grey digits; the FC widths are the other
+                               bodies', so the latent path is the same size
   >= 64    (64x64 dSprites)    disentanglement_lib's conv net (Locatello et al. 2019, the
                                "conv_encoder"/"deconv_decoder"): convs 32-32-64-64 (4x4, stride 2),
                                FC 256, and the mirrored decoder FC 256, FC 64*4*4, deconvs 64-32-32-C
@@ -25,10 +30,12 @@ HIDDEN = 256
 
 def _conv_channels(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
     """Encoder conv widths for this image size; () means the MLP."""
-    side = image_shape[1]
+    channels, side = image_shape[0], image_shape[1]
     if side < 16:
         return ()
-    return (32, 32, 64, 64) if side >= 64 else (32, 64)
+    if side >= 64:
+        return (32, 32, 64, 64)
+    return (64, 128, 256) if channels == 3 else (32, 64)
 
 
 class Encoder(nn.Module):

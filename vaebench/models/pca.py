@@ -21,8 +21,51 @@ import numpy as np
 import torch
 
 from vaebench.data.base import pixels
+from vaebench.errors import UserError
 
 CHUNK = 16_384
+
+
+RANK_RTOL_PER_DIM = float(np.finfo(np.float64).eps)  # eigenvalue tolerance: lambda_max * D * float64 eps
+
+
+def train_covariance(train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and maximum-likelihood (1/N) covariance, float64, accumulated over chunks (two passes)."""
+    n, dim = len(train_x), int(np.prod(train_x.shape[1:]))
+
+    def chunks():
+        for i in range(0, n, CHUNK):
+            yield pixels(train_x[i : i + CHUNK]).reshape(-1, dim).double().cpu()
+
+    mean = sum(c.sum(0) for c in chunks()) / n
+    cov = torch.zeros(dim, dim, dtype=torch.float64)
+    for c in chunks():
+        c -= mean
+        cov.addmm_(c.T, c)
+    return mean, cov / n
+
+
+def numerical_rank(evals: torch.Tensor) -> int:
+    """Eigenvalues of a D x D covariance above lambda_max * D * float64 eps (numpy.linalg.matrix_rank's
+    tolerance, on eigenvalues): the round-off of an eigenvalue computed in float64 is about that large."""
+    tol = float(evals.max()) * len(evals) * RANK_RTOL_PER_DIM
+    return int((evals > tol).sum())
+
+
+def check_latent_dim(latent_dim: int, rank: int, where: str = "the train split") -> None:
+    """UserError unless latent_dim < rank: PPCA's sigma^2 is the mean of the discarded eigenvalues,
+    which are 0 (round-off) when the code keeps every direction the data has."""
+    if latent_dim >= rank:
+        raise UserError(
+            f"pca: latent dim {latent_dim} is at or above the rank {rank} of the covariance of {where} "
+            f"(eigenvalues above lambda_max * D * {RANK_RTOL_PER_DIM:.1e}); probabilistic PCA's noise variance "
+            f"would be ~0 and ppca_ll meaningless: use latent dims below {rank} for pca"
+        )
+
+
+def data_rank(train_x: torch.Tensor) -> int:
+    """The numerical rank of the train split's covariance (one covariance pass and an eigvalsh)."""
+    return numerical_rank(torch.linalg.eigvalsh(train_covariance(train_x)[1]))
 
 
 class PCAModel:
@@ -39,17 +82,9 @@ class PCAModel:
         n, dim = len(train_x), int(np.prod(train_x.shape[1:]))
         if self.latent_dim >= min(n, dim):
             raise ValueError(f"PCA latent dim {self.latent_dim} must be < min(n, D) = {min(n, dim)}")
-
-        def chunks():
-            for i in range(0, n, CHUNK):
-                yield pixels(train_x[i : i + CHUNK]).reshape(-1, dim).double().cpu()
-
-        mean = sum(c.sum(0) for c in chunks()) / n
-        cov = torch.zeros(dim, dim, dtype=torch.float64)
-        for c in chunks():
-            c -= mean
-            cov.addmm_(c.T, c)
-        evals, evecs = torch.linalg.eigh(cov / n)  # ascending; ML covariance (1/N)
+        mean, cov = train_covariance(train_x)
+        evals, evecs = torch.linalg.eigh(cov)  # ascending; ML covariance (1/N)
+        check_latent_dim(self.latent_dim, numerical_rank(evals))
         evals = evals.flip(0).clamp(min=0.0)
         comps = evecs.flip(1)[:, : self.latent_dim].T.contiguous()  # (d, D), orthonormal rows U_d^T
         signs = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True)))

@@ -14,7 +14,7 @@ from vaebench.metrics.elbo import (
     bernoulli_nll,
     gaussian_kl,
     iwae_bound,
-    log_normal,
+    log_normal_from_eps,
     log_standard_normal,
 )
 from vaebench.models.base import LatentModel
@@ -44,25 +44,32 @@ class VAE(LatentModel):
             y = torch.randint(self.num_classes, (n,), generator=generator, device=self.device)
         return self.decode(z, y)
 
-    def log_likelihood_bound(self, x, y=None, k: int = 1, generator=None):
+    def log_likelihood_bound(self, x, y=None, k: int = 1, generator=None, eps=None):
         """ELBO (k = 1, analytic KL) or the k-sample IWAE bound, per image, in nats."""
-        terms = self.bound_terms(x, y, k, generator)
+        terms = self.bound_terms(x, y, k, generator, eps)
         return -(terms["rec_nll"] + terms["kl"]) if k == 1 else terms["iwae"]
 
-    def bound_terms(self, x, y=None, k: int = 1, generator=None) -> dict[str, torch.Tensor]:
+    def bound_terms(self, x, y=None, k: int = 1, generator=None, eps=None) -> dict[str, torch.Tensor]:
         """Per image: rec_nll (mean over k posterior samples), analytic kl, and the k-sample iwae.
 
-        Every term is evaluated with beta = 1: these are the true bound's pieces.
+        The posterior noise is `eps` (k, N, latent_dim) standard normals when given (evaluation
+        passes noise keyed by test image, see vaebench.metrics.noise), else drawn from
+        `generator`. Every term is evaluated with beta = 1: these are the true bound's pieces;
+        for the CVAE they bound log p(x | y) with the given label.
         """
         c = self.cond(y)
         mu, logvar = self.encoder(x, c).chunk(2, dim=1)
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        if eps is None:
+            eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        elif eps.shape != (k, *mu.shape):
+            raise ValueError(f"eps has shape {tuple(eps.shape)}, expected (k, N, latent_dim) = {(k, *mu.shape)}")
+        eps = eps.to(device=mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps  # (k, N, d)
         zc = z.reshape(k * len(x), -1)
         cc = None if c is None else c.repeat(k, 1)
         logits = self.decoder(zc, cc).view(k, *x.shape)
         log_px_z = -bernoulli_nll(logits, x)  # (k, N)
-        log_w = log_px_z + log_standard_normal(z) - log_normal(z, mu, logvar)
+        log_w = log_px_z + log_standard_normal(z) - log_normal_from_eps(eps, logvar)
         return {"rec_nll": -log_px_z.mean(0), "kl": gaussian_kl(mu, logvar), "iwae": iwae_bound(log_w)}
 
     # ---- training objective: negative beta-ELBO, one posterior sample

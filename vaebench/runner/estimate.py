@@ -182,14 +182,15 @@ def run_seconds(spec: RunSpec, splits: Splits, rates: Rates, epochs_done: int = 
             + (rates.bound + rates.forward) * work.test_images)
 
 
-def estimate(runs: list[RunSpec], data: dict[str, Splits], accelerator: str = "auto",
+def estimate(runs: list[RunSpec], data: dict, accelerator: str = "auto",
              epochs_done: dict[str, int] | None = None) -> Estimate:
-    """Expected seconds of each run, measuring once per (dataset, model) at its largest latent dim."""
+    """Expected seconds of each run, measuring once per (dataset, model) at its largest latent dim.
+    `data` maps each run's `dataset_spec` to its splits (as the sweep loads them)."""
     device = _device(accelerator)
     out = Estimate(device="GPU" if device.type == "cuda" else "cpu")
     largest: dict[tuple, RunSpec] = {}
     for spec in runs:
-        key = (spec.dataset, spec.model)
+        key = (spec.dataset_spec, spec.model)
         if key not in largest or spec.latent_dim > largest[key].latent_dim:
             largest[key] = spec
     rates: dict[tuple, Rates | None] = {}
@@ -200,7 +201,7 @@ def estimate(runs: list[RunSpec], data: dict[str, Splits], accelerator: str = "a
             rates[key] = None
             out.notes.append(f"{spec.model.name} on {spec.dataset}: not measured ({type(exc).__name__}: {exc})")
     for spec in runs:
-        r = rates[(spec.dataset, spec.model)]
+        r = rates[(spec.dataset_spec, spec.model)]
         done = (epochs_done or {}).get(spec.run_id, 0)
         out.seconds[spec.run_id] = None if r is None else run_seconds(spec, data[spec.dataset_spec], r, done)
     return out

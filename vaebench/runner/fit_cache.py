@@ -37,6 +37,8 @@ _DIGESTS: dict[int, tuple[weakref.ref, str]] = {}  # id(train tensor) -> (that t
 def _digest(x: torch.Tensor) -> str:
     """SHA-256 of a tensor's bytes, once per tensor object (a sweep passes the same split to
     every run; a subsample of a data set has its data set's checksum but other rows)."""
+    if not isinstance(x, torch.Tensor):  # files read on demand (data.streamed.ImageFiles): their names and sizes
+        return x.digest()
     entry = _DIGESTS.get(id(x))
     if entry is not None and entry[0]() is x:
         return entry[1]

@@ -28,8 +28,10 @@ from rich.console import Console
 from vaebench.config import RunSpec, SuiteSpec, expand, shard_runs
 from vaebench.data import load_dataset
 from vaebench.data.base import Splits
-from vaebench.errors import RunDiverged
+from vaebench.errors import RunDiverged, UserError
 from vaebench.metrics.fid import compute_fid_metrics
+from vaebench.metrics.fid_backbone import fid_unavailable
+from vaebench.models.pca import check_latent_dim, data_rank
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
@@ -104,7 +106,9 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
     times = {"train_s": info.seconds, "eval_s": eval_s}
     visuals = fid_protocol = dis_protocol = None
     if is_global_zero():  # single-process evaluations: the other ranks go on to the next run
-        if spec.protocol.fid_backbone != "none":
+        if spec.protocol.fid_backbone != "none" and (skip := fid_unavailable(splits, spec.protocol.fid_backbone)):
+            fid_protocol = {"backbone": spec.protocol.fid_backbone, "skipped": skip}  # auto, nothing to measure with
+        elif spec.protocol.fid_backbone != "none":
             fid, fid_protocol = compute_fid_metrics(
                 model, splits, backbone=spec.protocol.fid_backbone, n_samples=spec.protocol.fid_samples or None,
                 seed=spec.seed, device=device,
@@ -136,6 +140,32 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
     return record, visuals
 
 
+PCA_PREFLIGHT_MAX_MACS = 5e10  # covariance cost N * D^2 up to which the rank is checked before the first run
+# (Fashion-MNIST: 3.7e10); above it (dSprites: 1.2e13) the PCA fit checks it, on the covariance it computes anyway
+
+
+def check_fid_backbones(runs: list[RunSpec], data: dict, console: Console) -> None:
+    """Before any run: a FID backbone the protocol names explicitly must be usable for its data
+    (UserError otherwise); with "auto" and none usable, say once that those runs get no FID."""
+    for choice, dataset in sorted({(s.protocol.fid_backbone, s.dataset_spec) for s in runs}, key=str):
+        why = fid_unavailable(data[dataset], choice)
+        if why and choice != "auto":
+            raise UserError(f"protocol.fid_backbone {choice} cannot measure {dataset}: {why}; "
+                            "set protocol.fid_backbone to auto or none (e.g. --set protocol.fid_backbone=none)")
+        if why:
+            console.print(f"note: no FID for {dataset}: {why} (recorded as fid_protocol.skipped)")
+
+
+def check_pca_ranks(runs: list[RunSpec], data: dict) -> None:
+    """UserError before any run when a pca latent dim is at or above the rank of its train split
+    (`data`: dataset spec -> splits)."""
+    for dataset, splits in data.items():
+        dims = [s.latent_dim for s in runs if s.dataset_spec == dataset and s.model.name == "pca"]
+        n, dim = len(splits.train_x), splits.train_x[0].numel()
+        if dims and n * dim * dim <= PCA_PREFLIGHT_MAX_MACS:
+            check_latent_dim(max(dims), data_rank(splits.train_x), f"the {dataset} train split")
+
+
 def run_suite(
     suite: SuiteSpec, out: Path, data_root=None, launch: Launch = DEFAULT_LAUNCH,
     quiet: bool = False, console: Console | None = None, shard: tuple[int, int] | None = None, tracker=None,
@@ -146,6 +176,8 @@ def run_suite(
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
     data = {d: load_dataset(d, data_root) for d in {s.dataset_spec for s in runs}}  # fails fast on bad data
+    check_pca_ranks(runs, data)
+    check_fid_backbones(runs, data, console)
     store = RunStore(out)
     if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):

@@ -2,7 +2,9 @@
 
 Lightning holds the engineering (devices, DDP, precision); the models hold the math. Whole
 splits live as tensors on the training device; a batch is an index into them, so there is no
-per-sample Python work (no Dataset.__getitem__, no collate) in the training loop.
+per-sample Python work (no Dataset.__getitem__, no collate) in the training loop. A split too
+large to hold (`vaebench.data.streamed.ImageFiles`, e.g. CelebA) is streamed instead: the same
+batch plan (shuffle, DDP rows, weights), each batch decoded by a DataLoader worker.
 """
 
 from __future__ import annotations
@@ -40,13 +42,19 @@ class TensorBatches:
     The shuffle of epoch e is a permutation drawn from a generator seeded with (seed, e), the
     epoch read from `epoch_fn` (the Trainer's epoch): reproducible, identical on every rank, and
     the same after resuming from a checkpoint as in an uninterrupted run.
+
+    With `binarize` (MNIST's dynamic binarisation) every batch is re-drawn as x ~ Bernoulli(pixels):
+    the uniforms of the whole global batch come from a generator seeded by (seed, epoch, batch),
+    and each rank thresholds its own rows, so the binary images do not depend on the world size.
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_fn=None):
+    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_fn=None,
+                 binarize: bool = False):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch_fn = epoch_fn or (lambda: 0)
+        self.binarize = binarize
 
     def _starts(self):
         n = len(self.x)
@@ -55,22 +63,77 @@ class TensorBatches:
     def __len__(self) -> int:
         return len(self._starts())
 
-    def __iter__(self):
+    def plan(self, device=None):
+        """(this rank's row indices, weight, global batch rows) of every batch of the current epoch,
+        the indices on `device` (the CPU by default: a DataLoader's sampler hands them to workers)."""
         n = len(self.x)
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + int(self.epoch_fn()))
-            order = torch.randperm(n, generator=g).to(self.x.device)
+            order = torch.randperm(n, generator=g).to(device)
         else:
-            order = torch.arange(n, device=self.x.device)
+            order = torch.arange(n, device=device)
         for start in self._starts():
             batch = order[start : start + self.batch_size]
             idx = batch[self.rank :: self.world_size]
-            weight = self.world_size * len(idx) / len(batch)
-            yield pixels(self.x[idx]), self.y[idx], weight
+            yield idx, self.world_size * len(idx) / len(batch), len(batch)
+
+    def __iter__(self):
+        device = self.x.device
+        epoch = int(self.epoch_fn())
+        for b, (idx, weight, rows) in enumerate(self.plan(device)):
+            x = pixels(self.x[idx])
+            if self.binarize:
+                g = torch.Generator(device=device).manual_seed((self.seed * 100_003 + epoch) * 1_000_003 + b)
+                u = torch.rand((rows, *x.shape[1:]), generator=g, device=device)
+                x = (u[self.rank :: self.world_size] < x).to(x.dtype)
+            yield x, self.y[idx], weight
+
+
+class _PlannedBatches(torch.utils.data.Dataset):
+    """A DataLoader "dataset" whose keys are whole batches: key (indices, weight) -> (x, y, weight)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __getitem__(self, key):
+        idx, weight, _ = key
+        return pixels(self.x[idx]), self.y[idx], weight
+
+
+class _Plan(torch.utils.data.Sampler):
+    def __init__(self, batches: TensorBatches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches.plan())
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def loader_workers() -> int:
+    """DataLoader workers of the streamed path: $VAEBENCH_WORKERS, default min(8, CPUs - 1)."""
+    default = max(0, min(8, (os.cpu_count() or 1) - 1))
+    try:
+        return max(0, int(os.environ.get("VAEBENCH_WORKERS", default)))
+    except ValueError:
+        return default
+
+
+def streamed(batches: TensorBatches) -> torch.utils.data.DataLoader:
+    """The batches of `batches` (same plan) read from disk by DataLoader workers (no binarisation:
+    only resident MNIST has it)."""
+    if batches.binarize:
+        raise ValueError("dynamic binarisation is drawn on resident tensors only")
+    workers = loader_workers()
+    return torch.utils.data.DataLoader(_PlannedBatches(batches.x.cpu(), batches.y.cpu()), sampler=_Plan(batches),
+                                       batch_size=None, num_workers=workers, pin_memory=torch.cuda.is_available(),
+                                       persistent_workers=False, prefetch_factor=4 if workers else None)
 
 
 class ResidentData(L.LightningDataModule):
-    """Moves the splits to the training device once, then serves index batches from it."""
+    """Moves the splits to the training device once, then serves index batches from it; splits
+    held as files are streamed through DataLoader workers with the same batch plan."""
 
     def __init__(self, splits: Splits, batch_size: int, eval_batch_size: int, seed: int):
         super().__init__()
@@ -80,14 +143,21 @@ class ResidentData(L.LightningDataModule):
         device = self.trainer.strategy.root_device
         self.rank, self.world = self.trainer.global_rank, self.trainer.world_size
         s = self.splits
-        self.train = (s.train_x.to(device), s.train_y.to(device))
-        self.val = (s.val_x.to(device), s.val_y.to(device))
+        # a split held as files (ImageFiles) stays on disk: its batches come through DataLoader workers
+        self.streamed = not isinstance(s.train_x, torch.Tensor)
+        where = "cpu" if self.streamed else device
+        self.train = (s.train_x.to(where), s.train_y.to(where))
+        self.val = (s.val_x.to(where), s.val_y.to(where))
 
     def train_dataloader(self):
-        return TensorBatches(*self.train, self.batch_size, True, self.seed, self.rank, self.world, lambda: self.trainer.current_epoch)
+        batches = TensorBatches(*self.train, self.batch_size, True, self.seed, self.rank, self.world,
+                                lambda: self.trainer.current_epoch,
+                                binarize=getattr(self.splits, "dynamic_binarization", False))
+        return streamed(batches) if self.streamed else batches
 
     def val_dataloader(self):
-        return TensorBatches(*self.val, self.eval_batch_size, False, 0, self.rank, self.world)
+        batches = TensorBatches(*self.val, self.eval_batch_size, False, 0, self.rank, self.world)
+        return streamed(batches) if self.streamed else batches
 
 
 class BestWeights(Callback):
@@ -224,6 +294,7 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
         enable_model_summary=False,
         enable_progress_bar=False,  # the sweep's own view shows epochs (runner.progress)
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # our batch plans deal the rows to the ranks themselves
         callbacks=cbs,
     )
 

@@ -1,0 +1,116 @@
+"""The CVAE's columns: bounds given the label in `*_cond`, `iwae` a bound on log p(x) = log sum_y p(y) p(x|y)
+with p(y) the train split's label frequencies, checked where the answer is known in closed form."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from vaebench.config import Protocol
+from vaebench.metrics.elbo import bernoulli_nll
+from vaebench.models.cvae import CVAE
+from vaebench.models.vae import VAE
+from vaebench.runner.evaluate import evaluate, label_log_prior, marginal_iwae
+
+PROTOCOL = Protocol(iwae_k=8, eval_batch_size=1000)
+
+
+@pytest.fixture(scope="module")
+def skewed(digits):
+    """digits with train labels made unequal (class c kept with probability ~ (c + 1) / 10), so p(y) matters."""
+    keep = torch.rand(len(digits.train_y), generator=torch.Generator().manual_seed(0)) < (digits.train_y + 1) / 10
+    return dataclasses.replace(digits, train_x=digits.train_x[keep], train_y=digits.train_y[keep])
+
+
+def _z_blind_prior_posterior_cvae(digits) -> CVAE:
+    """A CVAE whose posterior is the prior (mu = 0, logvar = 0) and whose decoder ignores z:
+    every importance weight is p(x|y) exactly, so each bound is log p(x|y) with no noise."""
+    torch.manual_seed(0)
+    model = CVAE(digits.image_shape, latent_dim=3).eval()
+    with torch.no_grad():
+        model.encoder.head[-1].weight.zero_()
+        model.encoder.head[-1].bias.zero_()
+        model.decoder.head[0].weight[:, :3] = 0.0
+    return model
+
+
+def test_label_prior_is_the_train_frequencies(skewed):
+    lp = label_log_prior(skewed.train_y, 10)
+    counts = torch.bincount(skewed.train_y, minlength=10).double()
+    torch.testing.assert_close(lp.exp(), counts / counts.sum())
+    assert label_log_prior(torch.tensor([0, 0, 2]), 3)[1] == -math.inf
+
+
+def test_marginal_iwae_is_log_of_the_prior_weighted_sum():
+    log_px_y = torch.tensor([[-3.0, -10.0], [-5.0, -1.0], [-7.0, -2.0]], dtype=torch.float64)  # (classes, images)
+    log_prior = torch.log(torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    got = marginal_iwae(log_px_y, log_prior)
+    expected = torch.log(0.5 * torch.exp(log_px_y[0]) + 0.5 * torch.exp(log_px_y[1]))
+    torch.testing.assert_close(got, expected)
+
+
+def test_cvae_columns_equal_the_closed_form(skewed):
+    model = _z_blind_prior_posterior_cvae(skewed)
+    metrics = evaluate(model, skewed, PROTOCOL, 0)[0]
+    x, y = skewed.test_x.double(), skewed.test_y
+    with torch.no_grad():
+        logits = torch.stack([model.decoder(torch.zeros(len(x), 3), model.cond(torch.full((len(x),), c))).double()
+                              for c in range(10)])  # (classes, N, C, H, W)
+    log_px_given = -bernoulli_nll(logits, x)  # (classes, N): log p(x | y = c)
+    log_prior = label_log_prior(skewed.train_y, 10)
+    log_px = torch.logsumexp(log_prior[:, None] + log_px_given, dim=0)
+    log_px_true = log_px_given[y, torch.arange(len(y))]
+    assert "elbo" not in metrics and "rec_nll" not in metrics and "kl" not in metrics
+    assert metrics["iwae"] == pytest.approx(log_px.mean().item(), abs=1e-4)
+    assert metrics["iwae_cond"] == pytest.approx(log_px_true.mean().item(), abs=1e-4)
+    assert metrics["elbo_cond"] == pytest.approx(log_px_true.mean().item(), abs=1e-4)
+    assert metrics["kl_cond"] == 0.0
+    assert metrics["rec_nll_cond"] == pytest.approx(-log_px_true.mean().item(), abs=1e-4)
+    # the prior is the train frequencies: a uniform prior would give another number
+    uniform = torch.logsumexp(log_px_given - math.log(10), dim=0).mean().item()
+    assert abs(uniform - log_px.mean().item()) > 1e-3
+
+
+def test_cvae_marginal_iwae_bounds_and_approaches_log_px_by_quadrature(skewed):
+    """A random CVAE with a 1-d latent: log p(x) = log sum_y p(y) int p(x|z,y) N(z) dz by the trapezoid
+    rule; the marginal iwae lies below it on average (Jensen) and approaches it as k grows."""
+    torch.manual_seed(1)
+    model = CVAE(skewed.image_shape, latent_dim=1).eval()
+    with torch.no_grad():  # q(z|x,y) = N(1, e^0.5): misplaced (a real gap) but wider than the prior (finite weight variance)
+        model.encoder.head[-1].weight.zero_()
+        model.encoder.head[-1].bias.copy_(torch.tensor([1.0, 0.5]))
+        model.decoder.head[0].weight[:, :1] *= 8.0  # a decoder that uses z
+    x = (skewed.test_x[:12] > 0.5).float()
+    z = torch.linspace(-10, 10, 4001, dtype=torch.float64)
+    log_prior = label_log_prior(skewed.train_y, 10)
+    with torch.no_grad():
+        per_class = []
+        for c in range(10):
+            logits = model.decoder(z[:, None].float(), model.cond(torch.full((len(z),), c))).double()
+            log_f = -bernoulli_nll(logits[:, None].expand(-1, len(x), *x.shape[1:]), x.double()) + Normal(0.0, 1.0).log_prob(z)[:, None]
+            per_class.append(torch.logsumexp(log_f, 0) + math.log(float(z[1] - z[0])))
+        exact = torch.logsumexp(log_prior[:, None] + torch.stack(per_class), 0)
+        g = torch.Generator().manual_seed(0)
+
+        def bound(k):
+            per_label = [model.bound_terms(x, torch.full((len(x),), c), k=k, generator=g)["iwae"] for c in range(10)]
+            return marginal_iwae(torch.stack(per_label), log_prior)
+
+        small = torch.stack([bound(2) for _ in range(30)]).mean(0)
+        large = bound(4096)
+    assert torch.all(small <= exact + 0.1)  # per image, up to the Monte-Carlo error of 30 draws
+    assert (exact - small).mean() > 0.05  # a real gap for a random q
+    assert torch.allclose(large, exact, atol=0.05), large - exact
+
+
+def test_a_non_conditional_vae_keeps_its_columns(digits):
+    torch.manual_seed(0)
+    model = VAE(digits.image_shape, latent_dim=3).eval()
+    metrics = evaluate(model, digits, PROTOCOL, 0)[0]
+    assert {"elbo", "iwae", "rec_nll", "kl"} <= set(metrics)
+    assert not {m for m in metrics if m.endswith("_cond")}
+    assert metrics["elbo"] == pytest.approx(-(metrics["rec_nll"] + metrics["kl"]), rel=1e-6)  # float32 per-image sums
