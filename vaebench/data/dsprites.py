@@ -25,6 +25,7 @@ import torch
 from vaebench.data.base import Splits, fixed_split
 from vaebench.data.dsprites_render import (
     FACTOR_SIZES,
+    IMAGE_SIZE,
     NUM_IMAGES,
     OFFICIAL_FILENAME,
     DSprites,
@@ -66,6 +67,20 @@ def load_dsprites_splits(data_root=None, subsample: int | None = None) -> Splits
     """The splits described above. `subsample` keeps a random n-image subset of the grid, split
     in the same 97.3 / 1.35 / 1.35 proportions (for tests; the suite uses the whole grid)."""
     ds, checksum, source = ground_truth(data_root)
+
+    def binary(idx: np.ndarray) -> np.ndarray:
+        images = ds.images(idx)  # (n, 64, 64) uint8 in {0, 1}
+        np.multiply(images, 255, out=images)
+        return images[:, None]
+
+    return grid_splits("dsprites", ds, checksum, source, subsample, binary, channels=1)
+
+
+def grid_splits(name: str, ds, checksum: str, source: str, subsample: int | None, render, channels: int,
+                chunk: int = 16_384) -> Splits:
+    """Splits of the dSprites grid (or a `subsample`d part of it, see `load_dsprites_splits`)
+    whose images `render(indices) -> uint8 (n, channels, 64, 64)` draws, chunk by chunk into
+    one preallocated tensor per split; `ds` is the ground truth the metrics sample from."""
     indices = np.arange(NUM_IMAGES)
     n_val, n_test = N_VAL, N_TEST
     if subsample is not None:
@@ -75,15 +90,15 @@ def load_dsprites_splits(data_root=None, subsample: int | None = None) -> Splits
     train, val, test = (indices[part] for part in fixed_split(len(indices), n_val, n_test))
 
     def split(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        images = ds.images(idx)  # (n, 64, 64) uint8 in {0, 1}
-        np.multiply(images, 255, out=images)
-        x = torch.from_numpy(images).unsqueeze(1)
+        x = torch.empty((len(idx), channels, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
+        for i in range(0, len(idx), chunk):
+            x[i : i + chunk] = torch.from_numpy(np.ascontiguousarray(render(idx[i : i + chunk])))
         y = torch.from_numpy(index_to_factors(idx)[:, 0].copy())  # the shape factor
         return x, y
 
     (trx, try_), (vx, vy), (tx, ty) = split(train), split(val), split(test)
     return Splits(
-        name="dsprites",
+        name=name,
         train_x=trx, train_y=try_, val_x=vx, val_y=vy, test_x=tx, test_y=ty,
         num_classes=FACTOR_SIZES[0],
         checksum=checksum,

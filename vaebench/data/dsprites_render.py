@@ -199,6 +199,10 @@ class DSprites:
             raise KeyError("some requested factor combinations are not in the loaded file")
         return self._images[rows]
 
+    def observations(self, indices) -> np.ndarray:
+        """Images at official-grid indices as the encoder sees them: float32 (N, 1, 64, 64) in {0, 1}."""
+        return self.images(indices).astype(np.float32)[:, None]
+
     def sample_factors(self, num: int, rng) -> np.ndarray:
         """Uniform factor indices (num, 5); one ``randint`` per factor, as disentanglement_lib."""
         out = np.empty((num, len(FACTOR_SIZES)), dtype=np.int64)
@@ -212,7 +216,7 @@ class DSprites:
         dSprites is noiseless, so ``rng`` is not used (it is accepted, and not consumed, to keep
         the random stream identical to disentanglement_lib's).
         """
-        return self.images(factors_to_index(factors)).astype(np.float32)[:, None]
+        return self.observations(factors_to_index(factors))
 
     @classmethod
     def from_npz(cls, path, strict: bool = True) -> DSprites:

@@ -8,11 +8,13 @@ its runs' ids are what they were before datasets had parameters.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vaebench.data import celeba, cifar10, dsprites, fashion_mnist, mnist, svhn
+from vaebench.data import celeba, cifar10, dsprites, dsprites_variants, fashion_mnist, mnist, svhn
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.errors import DataError, UserError
@@ -37,10 +39,62 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+# ---------------------------------------------------------------- your own data and plug-ins
+# `path/to/data.npz`, `folder:path/to/images` and `package.module:name` are registered when a
+# suite names them: under a name that is the same on every machine (npz and folders: file or
+# folder name @ checksum; plug-ins: the path as given), so everything downstream (run ids,
+# tables, loading by name) treats them like the built-in sets. See data/npz.py, folder.py, plugin.py.
+
+# disentanglement_lib's offline dSprites variants (data/dsprites_variants.py); `subsample: n`
+# keeps a fixed n-image part of the grid (the whole grid is 9.1 GB as uint8)
+DATASETS["color_dsprites"] = Dataset(dsprites_variants.load_color_dsprites_splits, {"subsample": None})
+DATASETS["noisy_dsprites"] = Dataset(dsprites_variants.load_noisy_dsprites_splits, {"subsample": None})
+
+USER_SOURCES: dict[str, str] = {}  # registered name -> where its data comes from (for `dataset_status`)
+_USER_ID = re.compile(r"^.+\.(npz|folder)@[0-9a-f]{12}$")
+
+
+def register_user_dataset(name: str) -> str | None:
+    """Register a `.npz` path, `folder:` path or plug-in path under its stable name and return
+    that name; None for any other name."""
+    from vaebench.data import folder, npz, plugin
+
+    if name.startswith(folder.PREFIX):
+        root = Path(name[len(folder.PREFIX):]).expanduser()
+        checksum = folder.folder_checksum(root)
+        key, source = folder.identity(root, checksum), f"image folder {root.resolve()}"
+        DATASETS[key] = Dataset(functools.partial(_ignore_root, folder.load_folder, root, checksum))
+    elif name.lower().endswith(".npz"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise DataError(f"data file {path} does not exist (a dataset name ending in .npz is a file path)")
+        checksum = npz.file_sha256(path)
+        key, source = npz.identity(path, checksum), f"data file {path.resolve()}"
+        DATASETS[key] = Dataset(functools.partial(_ignore_root, npz.load_npz, path, checksum))
+    elif plugin.is_plugin_name(name):
+        key, source = name, "plug-in"
+        DATASETS[key] = Dataset(plugin.loader(name), plugin.declared_params(plugin.resolve(name), name))
+    else:
+        return None
+    USER_SOURCES[key] = source
+    return key
+
+
+def _ignore_root(load, where, checksum, data_root=None):
+    return load(where, expected=checksum)
+
+
 def check_dataset_name(dataset: str | DatasetSpec) -> None:
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+        if _USER_ID.match(name):
+            raise UserError(f"dataset {name!r} is your own data, named by its checksum; give its file (--datasets "
+                            "path/to/file.npz) or folder (--datasets folder:path) to use it here")
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}, or give your own: "
+                        "path/to/data.npz, folder:path/to/images or a plug-in package.module:function")
+
+
+# ---------------------------------------------------------------- end of own data
 
 
 def check_data_root(data_root) -> None:
@@ -54,6 +108,7 @@ def check_data_root(data_root) -> None:
 def resolve_dataset(name: str, params: dict[str, Any] | None = None) -> DatasetSpec:
     """The dataset's spec: name checked, parameters checked against the declared ones (same type
     as the default; an int where the default is a float becomes a float), defaults filled in."""
+    name = register_user_dataset(name) or name
     check_dataset_name(name)
     defaults = DATASETS[name].params
     params = dict(params or {})
@@ -103,6 +158,11 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
     check_dataset_name(dataset)
     check_data_root(data_root)
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
+    if name in USER_SOURCES:
+        return True, USER_SOURCES[name]
+    if name in ("color_dsprites", "noisy_dsprites"):
+        ok, where = dataset_status("dsprites", data_root, verify)
+        return ok, f"from dSprites: {where}"
     if name == "digits":
         return True, "ships with scikit-learn" + (" (ignores --data-root)" if data_root else "")
     if name == "dsprites":

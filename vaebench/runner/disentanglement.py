@@ -5,7 +5,8 @@ The scores draw their own observations from `splits.ground_truth` (the whole fac
 only the test split, again as disentanglement_lib does), with the run's seed.
 
 dSprites is a finite, noiseless grid and the representation is deterministic, so a code depends
-only on the grid index. `EncodedGrid` therefore hands the metrics grid indices as their
+only on the grid index (so too for `color_dsprites` and `noisy_dsprites`, whose colour and noise
+are fixed per grid index). `EncodedGrid` therefore hands the metrics grid indices as their
 "observations" and encodes each index at most once: disentanglement_lib's sample sizes draw
 about 2.6 million observations (BetaVAE 1.28 M, FactorVAE 0.97 M, the rest 0.33 M) but touch
 only about 0.72 million distinct images, and none is rendered or encoded twice. The scores are
@@ -73,7 +74,7 @@ class EncodedGrid:
         todo = np.unique(indices[~self.known[indices]])
         for i in range(0, len(todo), self.chunk):
             idx = todo[i : i + self.chunk]
-            z = self.encode(self.dataset.images(idx).astype(np.float32)[:, None])
+            z = self.encode(self.dataset.observations(idx))
             if self.codes is None:
                 self.codes = np.full((len(self.dataset), z.shape[1]), np.nan)
             self.codes[idx] = z
