@@ -165,3 +165,21 @@ def test_pca_traversals_sweep_the_spread_of_the_train_codes(digits):
     z = torch.zeros(1, 3, dtype=torch.float64)
     z[0, d0], z[0, d1] = v["traversal_values"][0, 3], v["traversal_values"][1, 7]
     assert np.array_equal(v["traversal"][3, 7], (model.decode(z).clamp(0, 1)[0].numpy() * 255).round().astype(np.uint8))
+
+
+def test_colour_images_are_drawn_in_colour(tmp_path):
+    """3-channel figures (CIFAR, SVHN, CelebA, colour dSprites) show RGB, not their red channel."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from vaebench.report.plots import _image_fig
+
+    stack = np.zeros((1, 2, 3, 16, 16), dtype=np.uint8)
+    stack[0, 0, 1] = 255  # a green image
+    stack[0, 1, 2] = 255  # a blue image
+    path = tmp_path / "rgb.png"
+    _image_fig(stack, "rgb", path)
+    img = mpimg.imread(path)[..., :3]
+    green = (img[..., 1] > 0.9) & (img[..., 0] < 0.1) & (img[..., 2] < 0.1)
+    blue = (img[..., 2] > 0.9) & (img[..., 0] < 0.1) & (img[..., 1] < 0.1)
+    assert green.sum() > 100 and blue.sum() > 100

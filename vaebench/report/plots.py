@@ -199,11 +199,14 @@ def _image_fig(stack: np.ndarray, title: str, path: Path, *, xticks=None, yticks
                ylabel: str = "") -> str:
     """(rows, cols, C, H, W) uint8 -> a figure: the images edge to edge, thin white separators,
     optional per-column / per-row tick labels (sweep values)."""
-    rows, cols, _, h, w = stack.shape
-    canvas = stack[:, :, 0].transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+    rows, cols, channels, h, w = stack.shape
+    if channels == 3:  # colour images (CIFAR, SVHN, CelebA, the dSprites variants): RGB, not one channel
+        canvas = stack.transpose(0, 3, 1, 4, 2).reshape(rows * h, cols * w, 3)
+    else:
+        canvas = stack[:, :, 0].transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
     tile = _tile_inches(h)
     fig, ax = plt.subplots(figsize=(cols * tile * w / h + 1.2, rows * tile + 0.9))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.imshow(canvas, cmap=None if channels == 3 else "gray", vmin=0, vmax=255, interpolation="nearest")
     for c in range(1, cols):
         ax.axvline(c * w - 0.5, color="white", linewidth=SEPARATOR_PT)
     for r in range(1, rows):
