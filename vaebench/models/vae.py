@@ -75,7 +75,8 @@ class VAE(LatentModel):
         return self.posterior(x, self.cond(y))
 
     def decode(self, z, y=None):
-        return self.out_mean(self.decoder_out(z, self.cond(y)))
+        # z in the model's dtype: callers that treat non-Bernoulli models as PCA-like pass float64
+        return self.out_mean(self.decoder_out(z.to(self.dtype), self.cond(y)))
 
     def sample(self, n: int, y=None, generator=None):
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
