@@ -28,6 +28,7 @@ from vaebench.metrics.elbo import (
 from vaebench.models.base import LatentModel
 from vaebench.models.networks import Decoder, Encoder
 
+ETA_LR_FACTOR = 10.0  # Adam's step on log eta, relative to the protocol's lr (docs/likelihood.md)
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")  # densities on [0, 1]^D: these get `bpd`
 
@@ -112,6 +113,15 @@ class VAE(LatentModel):
         log_px_z = -self.rec_nll(out, x)  # (k, N)
         log_w = log_px_z + log_standard_normal(z) - log_normal_from_eps(eps, logvar)
         return {"rec_nll": -log_px_z.mean(0), "kl": gaussian_kl(mu, logvar), "iwae": iwae_bound(log_w)}
+
+    def configure_optimizers(self):
+        """Adam; log eta (Gaussian likelihood) with ETA_LR_FACTOR times the lr: Adam moves a
+        parameter about lr per step whatever its gradient, and log eta has to travel from 0
+        (eta = 1) to about -5 (Fashion-MNIST), 5,000 steps at lr 1e-3, longer than a short protocol."""
+        if self.likelihood != "gaussian":
+            return super().configure_optimizers()
+        rest = [p for n, p in self.named_parameters() if n != "log_eta"]
+        return torch.optim.Adam([{"params": rest}, {"params": [self.log_eta], "lr": ETA_LR_FACTOR * self.lr}], lr=self.lr)
 
     # ---- training objective: negative beta-ELBO, one posterior sample
     def objective(self, x, y=None):
