@@ -9,7 +9,7 @@ from __future__ import annotations
 # higher is better, False = lower is better, None = informational (no arrow in the table, never
 # gated by compare; INFORMATIONAL_WHY says why for each)
 METRICS: dict[str, tuple[bool | None, str]] = {
-    "elbo": (True, "ELBO on log p(x), nats/image (Bernoulli likelihood). Empty for the CVAE: a marginal ELBO needs a "
+    "elbo": (True, "ELBO on log p(x), nats/image (the model's likelihood: Bernoulli unless its label names another). Empty for the CVAE: a marginal ELBO needs a "
                    "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`"),
     "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image; CVAE: log sum_y p(y) p_k(x|y), "
                    "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate"),
