@@ -9,7 +9,7 @@ from __future__ import annotations
 # higher is better, False = lower is better, None = informational (no arrow in the table, never
 # gated by compare; INFORMATIONAL_WHY says why for each)
 METRICS: dict[str, tuple[bool | None, str]] = {
-    "elbo": (True, "ELBO on log p(x), nats/image (Bernoulli likelihood). Empty for the CVAE: a marginal ELBO needs a "
+    "elbo": (True, "ELBO on log p(x), nats/image (the model's likelihood: Bernoulli unless its label names another). Empty for the CVAE: a marginal ELBO needs a "
                    "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`"),
     "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image; CVAE: log sum_y p(y) p_k(x|y), "
                    "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate"),
@@ -23,6 +23,9 @@ METRICS: dict[str, tuple[bool | None, str]] = {
     "active_units": (None, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
     "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
     "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
+    "bpd": (False, "bits/dim of the quantised test images under uniform dequantization: -(E_u log p((q+u)/L) - D log L) / "
+                   "(D log 2), L = 256 for 8-bit data (17 for digits: per digits level); from the k-sample IWAE bound "
+                   "(CVAE: its label marginal) or exact (PPCA); only for likelihoods with a density (docs/likelihood.md)"),
 }
 
 # Disentanglement scores (data sets with ground-truth factors; drawn from the whole factor
@@ -112,6 +115,7 @@ UNITS: dict[str, str] = {
     "active_units": "count (latent dims)",
     "probe_acc": "accuracy (fraction of test images)",
     "ppca_ll": "Gaussian nats/image",
+    "bpd": "bits/dim",
 }
 UNITS.update({name: "score in [0, 1]" for name in DISENTANGLEMENT_METRICS})
 UNITS.update(explicitness_test="ROC-AUC", dci_informativeness_test="accuracy", beta_vae_eval_accuracy="accuracy",

@@ -47,3 +47,30 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """log (1/k) sum_i w_i for log-weights of shape (k, N): the k-sample importance-weighted bound."""
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+# ---- likelihoods with a density on [0, 1] pixel intensities (vaebench.models.vae: `likelihood`)
+
+
+def gaussian_nll(mean: torch.Tensor, log_eta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log N(x; mean, eta I) summed over every non-batch dimension; eta = exp(log_eta) is a
+    scalar (or broadcasts against x): the lecture's observation model p(x|z) = N(x; G(z), eta I)."""
+    nll = 0.5 * (LOG_2PI + log_eta + (x.expand_as(mean) - mean).pow(2) / log_eta.exp())
+    return nll.flatten(start_dim=mean.dim() - x.dim() + 1).sum(dim=-1)
+
+
+def continuous_bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log CB(x; logits) summed over every non-batch dimension (Loaiza-Ganem & Cunningham 2019):
+    the Bernoulli cross-entropy minus log C(lambda), the normaliser that makes it a density on
+    [0, 1]; torch's ContinuousBernoulli evaluates log C by a Taylor expansion near lambda = 1/2."""
+    from torch.distributions import ContinuousBernoulli
+
+    nll = -ContinuousBernoulli(logits=logits, validate_args=False).log_prob(x.expand_as(logits))
+    return nll.flatten(start_dim=logits.dim() - x.dim() + 1).sum(dim=-1)
+
+
+def continuous_bernoulli_mean(logits: torch.Tensor) -> torch.Tensor:
+    """E[x] under CB(logits): lambda / (2 lambda - 1) + 1 / (2 arctanh(1 - 2 lambda)), not sigmoid(logits)."""
+    from torch.distributions import ContinuousBernoulli
+
+    return ContinuousBernoulli(logits=logits, validate_args=False).mean

@@ -11,10 +11,18 @@ from vaebench.specs import ModelSpec
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "pca": ("vaebench.models.pca:PCAModel", {}),
     "ae": ("vaebench.models.ae:AE", {}),
-    "vae": ("vaebench.models.vae:VAE", {"beta": 1.0}),
-    "beta_vae": ("vaebench.models.vae:VAE", {"beta": 4.0}),
-    "cvae": ("vaebench.models.cvae:CVAE", {}),
+    "vae": ("vaebench.models.vae:VAE", {"beta": 1.0, "likelihood": "bernoulli"}),
+    "beta_vae": ("vaebench.models.vae:VAE", {"beta": 4.0, "likelihood": "bernoulli"}),
+    "cvae": ("vaebench.models.cvae:CVAE", {"likelihood": "bernoulli"}),
+    "linear_vae": ("vaebench.models.linear_vae:LinearVAE", {}),
 }
+
+# string parameters: their allowed values
+CHOICES: dict[str, tuple[str, ...]] = {"likelihood": ("bernoulli", "gaussian", "continuous_bernoulli")}
+
+# parameters added after runs existed: at their default they stay out of the spec (and so out of
+# the run id), so every run id from before they existed is unchanged
+ADDED_LATER: frozenset[str] = frozenset({"likelihood"})
 
 
 def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
@@ -32,7 +40,10 @@ def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
     for key, value in merged.items():
         if isinstance(defaults[key], float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UserError(f"model {name!r}: {key} must be a number, got {value!r}")
-    return ModelSpec(name, tuple(sorted((k, float(v) if isinstance(defaults[k], float) else v) for k, v in merged.items())))
+        if key in CHOICES and value not in CHOICES[key]:
+            raise UserError(f"model {name!r}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
+    kept = {k: v for k, v in merged.items() if not (k in ADDED_LATER and v == defaults[k])}
+    return ModelSpec(name, tuple(sorted((k, float(v) if isinstance(defaults[k], float) else v) for k, v in kept.items())))
 
 
 def model_class(name: str):

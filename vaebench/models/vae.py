@@ -1,9 +1,14 @@
 """Variational autoencoder (Kingma & Welling 2014) with a beta weight on the KL (Higgins et al. 2017).
 
 Prior N(0, I), diagonal Gaussian posterior q(z|x) = N(mu, diag(sigma^2)) with the
-reparameterisation z = mu + sigma * eps, Bernoulli likelihood p(x|z) on [0, 1] intensities.
-Training minimises rec_nll + beta * KL; evaluation always reports the true ELBO (beta = 1).
-The CVAE is this model with a one-hot label fed to encoder and decoder (see cvae.py).
+reparameterisation z = mu + sigma * eps. The likelihood p(x|z) on [0, 1] intensities is the
+model parameter `likelihood` (docs/likelihood.md):
+  * "bernoulli" (default; the literature's choice, not a density on grey levels),
+  * "gaussian": the lecture's N(x; G(z), eta I), G(z) = sigmoid(decoder), one learned eta,
+  * "continuous_bernoulli": CB(x; sigmoid(decoder)) (Loaiza-Ganem & Cunningham 2019).
+`decode` is the mean image E[x|z] in [0, 1] under each of them (the continuous Bernoulli's mean
+is not its parameter). Training minimises rec_nll + beta * KL; evaluation always reports the
+true bound (beta = 1). The CVAE is this model with a one-hot label fed to encoder and decoder.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import torch
 
 from vaebench.metrics.elbo import (
     bernoulli_nll,
+    continuous_bernoulli_mean,
+    continuous_bernoulli_nll,
     gaussian_kl,
+    gaussian_nll,
     iwae_bound,
     log_normal_from_eps,
     log_standard_normal,
@@ -20,23 +28,56 @@ from vaebench.metrics.elbo import (
 from vaebench.models.base import LatentModel
 from vaebench.models.networks import Decoder, Encoder
 
+ETA_LR_FACTOR = 10.0  # Adam's step on log eta, relative to the protocol's lr (docs/likelihood.md)
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")  # densities on [0, 1]^D: these get `bpd`
+
 
 class VAE(LatentModel):
-    def __init__(self, image_shape, latent_dim: int, num_classes: int = 10, lr: float = 1e-3, beta: float = 1.0):
+    def __init__(self, image_shape, latent_dim: int, num_classes: int = 10, lr: float = 1e-3, beta: float = 1.0,
+                 likelihood: str = "bernoulli"):
         super().__init__(image_shape, latent_dim, num_classes, lr)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.save_hyperparameters()
         self.beta = beta
+        self.likelihood = likelihood
         cond_dim = num_classes if self.conditional else 0
         self.encoder = Encoder(self.image_shape, 2 * latent_dim, cond_dim)
         self.decoder = Decoder(latent_dim, self.image_shape, cond_dim)
+        if likelihood == "gaussian":  # eta = exp(log_eta), one scalar (docs/likelihood.md says why)
+            self.log_eta = torch.nn.Parameter(torch.zeros(()))
+
+    # ---- the pieces subclasses (linear_vae) replace
+    def posterior(self, x, c):
+        """(mu, logvar) of q(z|x), each (N, latent_dim)."""
+        return self.encoder(x, c).chunk(2, dim=1)
+
+    def decoder_out(self, z, c):
+        """The decoder's output for codes z (N, latent_dim): logits (N, *image_shape)."""
+        return self.decoder(z, c)
+
+    def out_mean(self, out):
+        """E[x|z] from the decoder output."""
+        if self.likelihood == "continuous_bernoulli":
+            return continuous_bernoulli_mean(out)
+        return torch.sigmoid(out)
+
+    def rec_nll(self, out, x):
+        """-log p(x|z) per image, summed over pixels (out may carry leading sample dims)."""
+        if self.likelihood == "gaussian":
+            return gaussian_nll(self.out_mean(out), self.log_eta, x)
+        if self.likelihood == "continuous_bernoulli":
+            return continuous_bernoulli_nll(out, x)
+        return bernoulli_nll(out, x)
 
     # ---- interface
     def encode(self, x, y=None):
-        mu, logvar = self.encoder(x, self.cond(y)).chunk(2, dim=1)
-        return mu, logvar
+        return self.posterior(x, self.cond(y))
 
     def decode(self, z, y=None):
-        return torch.sigmoid(self.decoder(z, self.cond(y)))
+        # z in the model's dtype: callers that treat non-Bernoulli models as PCA-like pass float64
+        return self.out_mean(self.decoder_out(z.to(self.dtype), self.cond(y)))
 
     def sample(self, n: int, y=None, generator=None):
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
@@ -58,7 +99,8 @@ class VAE(LatentModel):
         for the CVAE they bound log p(x | y) with the given label.
         """
         c = self.cond(y)
-        mu, logvar = self.encoder(x, c).chunk(2, dim=1)
+        mu, logvar = self.posterior(x, c)
+        logvar = logvar.expand_as(mu)
         if eps is None:
             eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         elif eps.shape != (k, *mu.shape):
@@ -67,16 +109,25 @@ class VAE(LatentModel):
         z = mu + (0.5 * logvar).exp() * eps  # (k, N, d)
         zc = z.reshape(k * len(x), -1)
         cc = None if c is None else c.repeat(k, 1)
-        logits = self.decoder(zc, cc).view(k, *x.shape)
-        log_px_z = -bernoulli_nll(logits, x)  # (k, N)
+        out = self.decoder_out(zc, cc).view(k, *x.shape)
+        log_px_z = -self.rec_nll(out, x)  # (k, N)
         log_w = log_px_z + log_standard_normal(z) - log_normal_from_eps(eps, logvar)
         return {"rec_nll": -log_px_z.mean(0), "kl": gaussian_kl(mu, logvar), "iwae": iwae_bound(log_w)}
+
+    def configure_optimizers(self):
+        """Adam; log eta (Gaussian likelihood) with ETA_LR_FACTOR times the lr: Adam moves a
+        parameter about lr per step whatever its gradient, and log eta has to travel from 0
+        (eta = 1) to about -5 (Fashion-MNIST), 5,000 steps at lr 1e-3, longer than a short protocol."""
+        if self.likelihood != "gaussian":
+            return super().configure_optimizers()
+        rest = [p for n, p in self.named_parameters() if n != "log_eta"]
+        return torch.optim.Adam([{"params": rest}, {"params": [self.log_eta], "lr": ETA_LR_FACTOR * self.lr}], lr=self.lr)
 
     # ---- training objective: negative beta-ELBO, one posterior sample
     def objective(self, x, y=None):
         c = self.cond(y)
-        mu, logvar = self.encoder(x, c).chunk(2, dim=1)
+        mu, logvar = self.posterior(x, c)
         z = mu + (0.5 * logvar).exp() * self.noise_like(mu)
-        rec = bernoulli_nll(self.decoder(z, c), x)
-        kl = gaussian_kl(mu, logvar)
+        rec = self.rec_nll(self.decoder_out(z, c), x)
+        kl = gaussian_kl(mu, logvar.expand_as(mu))
         return {"loss": (rec + self.beta * kl).mean(), "rec_nll": rec, "kl": kl}

@@ -19,6 +19,11 @@ Which bound columns a model gets:
   * a Gaussian likelihood (PCA): ppca_ll, the exact log-likelihood.
 A conditional model's bounds given the true label go to the `*_cond` columns, and its `iwae` is
 the bound on log p(x) = log sum_y p(y) p(x|y) (see `marginal_iwae`); its `elbo` stays empty.
+
+`bpd` (vaebench.metrics.bpd, docs/likelihood.md), for models whose likelihood is a density on
+[0, 1]^D and test images with L quantisation levels: from the k-sample IWAE bound (CVAE: its
+label marginal) on the images dequantized with one keyed uniform draw each, or exactly (PPCA).
+Bernoulli models, the AE and plug-ins leave it empty.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from torchmetrics.aggregation import MeanMetric
 
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
+from vaebench.metrics.bpd import bits_per_dim, dequantize, ppca_expected_log_density, quantization_levels
 from vaebench.metrics.catalog import METRICS
 from vaebench.metrics.latent import active_units
 from vaebench.metrics.noise import image_generator, image_normals
@@ -138,6 +144,19 @@ BOUND_NAMES = {  # bound kind, conditional -> the columns it fills
     ("gaussian", True): ("ppca_ll",),
 }
 
+DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")
+
+
+def bpd_kind(model, kind: str | None, levels: int | None) -> str | None:
+    """"iwae" (a VAE-family model with a density likelihood), "ppca" (exact) or None: how `bpd` is estimated."""
+    if levels is None:
+        return None
+    if kind == "terms" and getattr(model, "likelihood", None) in DENSITY_LIKELIHOODS:
+        return "iwae"
+    if kind == "gaussian" and hasattr(model, "eigenvalues") and hasattr(model, "noise_variance"):
+        return "ppca"
+    return None
+
 
 @torch.no_grad()
 def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) -> tuple[dict[str, float], float]:
@@ -152,7 +171,9 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
     bs, k = protocol.eval_batch_size, protocol.iwae_k
     kind = bound_kind(model, pixels(test_x[:1]), test_y[:1])
     cond = bool(model.conditional)
-    names = ["mse", *BOUND_NAMES.get((kind, cond), ())]  # the same names on every rank (compute() is a collective)
+    levels = quantization_levels(splits.test_x)
+    bpd_how = bpd_kind(model, kind, levels)
+    names = ["mse", *BOUND_NAMES.get((kind, cond), ()), *(["bpd"] if bpd_how else [])]  # the same names on every rank (compute() is a collective)
     means = {name: _mean_metric(device, world > 1) for name in names}
     log_prior = label_log_prior(splits.train_y, splits.num_classes) if cond else None
     eval_seed = seed + 7919  # the evaluation noise's own stream (training noise uses `seed`)
@@ -183,6 +204,14 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
             means["iwae" + sfx].update(t["iwae"].double())
             means["rec_nll" + sfx].update(t["rec_nll"].double())
             means["kl" + sfx].update(t["kl"].double())
+            if bpd_how == "iwae":  # the same posterior noise, on the dequantized images
+                xq = dequantize(xb, levels, eval_seed, index)
+                if cond:
+                    per_label = _each_label(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e)["iwae"], xq, splits.num_classes)
+                    log_p = marginal_iwae(torch.stack(per_label), log_prior)
+                else:
+                    log_p = model.bound_terms(xq, yb, k=k, eps=eps)["iwae"]
+                means["bpd"].update(bits_per_dim(log_p, xb[0].numel(), levels))
         elif kind == "bound":
             means["elbo" + sfx].update(_per_image_bound(model, xb, yb, index, 1, eval_seed))
             if cond:
@@ -194,6 +223,8 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
                 means["iwae"].update(_per_image_bound(model, xb, yb, index, k, eval_seed))
         elif kind == "gaussian":
             means["ppca_ll"].update(model.log_likelihood_bound(xb, yb).double().to(device))
+            if bpd_how == "ppca":
+                means["bpd"].update(bits_per_dim(ppca_expected_log_density(model, xb, levels), xb[0].numel(), levels).to(device))
     test_codes = _gather_in_order(codes, world)
     metrics = {name: float(means[name].compute()) for name in names}
     metrics["active_units"] = active_units(test_codes)

@@ -1,0 +1,89 @@
+"""The VAE's likelihood parameter: densities checked against torch.distributions and quadrature,
+means that are E[x|z], and run ids that do not move for the default."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import ContinuousBernoulli, Normal
+
+from vaebench.config import RunSpec, Protocol
+from vaebench.errors import UserError
+from vaebench.metrics.elbo import bernoulli_nll, continuous_bernoulli_mean, continuous_bernoulli_nll, gaussian_nll
+from vaebench.models.registry import build_model, resolve_model
+from vaebench.models.vae import VAE
+from vaebench.report.identity import model_label
+
+
+def test_gaussian_nll_is_the_normal_log_density():
+    g = torch.Generator().manual_seed(0)
+    mean, x = torch.rand(3, 1, 4, 4, generator=g), torch.rand(3, 1, 4, 4, generator=g)
+    log_eta = torch.tensor(-3.0)
+    want = -Normal(mean, math.exp(-1.5)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_nll(mean, log_eta, x), want)
+
+
+@pytest.mark.parametrize("lam", [1e-4, 0.2, 0.4999, 0.5, 0.5001, 0.8, 1 - 1e-4])
+def test_continuous_bernoulli_is_a_density_with_the_right_mean(lam):
+    """Trapezoid quadrature over [0, 1]: the density integrates to 1 and its mean is the CB mean
+    (not lambda = sigmoid(logits)), including the region near 1/2 where the normaliser is 0/0."""
+    logit = torch.tensor(math.log(lam / (1 - lam)), dtype=torch.float64)
+    grid = torch.linspace(0, 1, 200_001, dtype=torch.float64)
+    dens = torch.exp(-continuous_bernoulli_nll(logit.expand(len(grid), 1), grid[:, None]))
+    assert float(torch.trapezoid(dens, grid)) == pytest.approx(1.0, abs=1e-6)
+    mean = float(torch.trapezoid(dens * grid, grid))
+    assert float(continuous_bernoulli_mean(logit)) == pytest.approx(mean, abs=1e-6)
+    if abs(lam - 0.5) > 0.05:
+        assert abs(mean - lam) > 1e-3  # the mean is not the parameter
+
+
+def test_continuous_bernoulli_nll_is_bernoulli_minus_log_normaliser():
+    logits, x = torch.randn(2, 1, 3, 3), torch.rand(2, 1, 3, 3)
+    want = -ContinuousBernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(continuous_bernoulli_nll(logits, x), want)
+    assert bool((continuous_bernoulli_nll(logits, x) < bernoulli_nll(logits, x)).all())  # log C > 0
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "continuous_bernoulli"])
+@torch.no_grad()
+def test_decode_is_the_mean_image_and_bounds_are_finite(likelihood):
+    torch.manual_seed(0)
+    model = VAE((1, 8, 8), 3, likelihood=likelihood).eval()
+    z = torch.randn(5, 3)
+    out = model.decoder_out(z, None)
+    want = {"bernoulli": torch.sigmoid(out), "gaussian": torch.sigmoid(out),
+            "continuous_bernoulli": ContinuousBernoulli(logits=out).mean}[likelihood]
+    rec = model.decode(z)
+    torch.testing.assert_close(rec, want)
+    assert float(rec.min()) >= 0 and float(rec.max()) <= 1
+    x = torch.rand(4, 1, 8, 8)
+    t = model.bound_terms(x, k=5, eps=torch.randn(5, 4, 3))
+    assert all(bool(torch.isfinite(v).all()) for v in t.values())
+
+
+def test_default_likelihood_keeps_run_ids_and_labels():
+    """`likelihood: bernoulli` (the default) is the spec of a run that names no likelihood, with
+    the run id from before the parameter existed; a density likelihood is a new row `vae[likelihood=...]`."""
+    plain, explicit = resolve_model("vae", {}), resolve_model("vae", {"likelihood": "bernoulli"})
+    assert plain == explicit and plain.params_dict() == {"beta": 1.0}
+    assert resolve_model("cvae", {}).params_dict() == {}
+    spec = RunSpec("s", "digits", plain, 2, 0, Protocol())
+    gauss = RunSpec("s", "digits", resolve_model("vae", {"likelihood": "gaussian"}), 2, 0, Protocol())
+    assert spec.run_id != gauss.run_id
+    assert model_label(gauss.to_dict()) == "vae[likelihood=gaussian]"
+    assert model_label(spec.to_dict()) == "vae"
+    assert build_model(gauss.model, (1, 8, 8), 2, 10, 1e-3).likelihood == "gaussian"
+
+
+def test_unknown_likelihood_is_a_user_error():
+    with pytest.raises(UserError, match="likelihood must be one of bernoulli, gaussian, continuous_bernoulli"):
+        resolve_model("vae", {"likelihood": "poisson"})
+
+
+@torch.no_grad()
+def test_decode_takes_float64_codes():
+    """visuals passes float64 codes to every non-Bernoulli model (as to PCA)."""
+    model = VAE((1, 8, 8), 3, likelihood="gaussian").eval()
+    torch.testing.assert_close(model.decode(torch.zeros(2, 3, dtype=torch.float64)), model.decode(torch.zeros(2, 3)))
