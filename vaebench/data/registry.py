@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from vaebench.data import dsprites, fashion_mnist
+from vaebench.data.manifold import load_manifold_splits
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.errors import DataError, UserError
@@ -29,6 +30,9 @@ DATASETS: dict[str, Dataset] = {
     "fashion_mnist": Dataset(fashion_mnist.load_fashion_mnist_splits),
     "dsprites": Dataset(dsprites.load_dsprites_splits),
 }
+
+# manifold: images on a k-dimensional manifold, the data set whose latent dim is known (recommend's check)
+DATASETS["manifold"] = Dataset(load_manifold_splits, {"k": 5, "generator": "mlp", "noise": 0.05, "n": 3000, "seed": 0})
 
 
 def check_dataset_name(dataset: str | DatasetSpec) -> None:
