@@ -145,3 +145,24 @@ def test_recommend_refuses_a_sweep_of_fewer_than_three_dims(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "at least 3 latent dims" in err and "manifold" in err and "pca" in err and "[2, 4]" in err
     assert not (out / "recommend.csv").exists()
+
+
+def test_metric_plots_ring_the_marked_points(tmp_path, monkeypatch):
+    from vaebench.report import plots
+
+    rows = [{"dataset": "m", "model": "vae", "protocol": "p", "latent_dim": d, "mse_mean": v, "mse_std": math.nan}
+            for d, v in zip([1, 2, 4, 8], [4.0, 2.0, 1.0, 1.0], strict=True)]
+    drawn = []
+    monkeypatch.setattr(plots, "_draw_marks", lambda ax, series, marks: drawn.append(marks))
+    mark = {"dataset": "m", "metric": "mse", "model": "vae", "protocol": "p", "latent_dim": 4, "label": "recommend: mse_knee"}
+    other = {**mark, "metric": "iwae"}
+    assert plots.metric_plots(rows, tmp_path, marks=[mark, other])
+    assert drawn == [[mark]]  # the mse figure gets the mse mark only
+    monkeypatch.undo()
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plots._draw_marks(ax, {("vae", "p"): [(4, 1.0, math.nan)]}, [mark, {**mark, "latent_dim": 16}])
+    assert len(ax.lines) == 1 and ax.lines[0].get_xydata().tolist() == [[4.0, 1.0]]  # 16 is not on the curve
+    assert [t.get_text() for t in ax.texts] == ["mse_knee"]
+    plt.close(fig)
