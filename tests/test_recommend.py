@@ -166,3 +166,25 @@ def test_metric_plots_ring_the_marked_points(tmp_path, monkeypatch):
     assert len(ax.lines) == 1 and ax.lines[0].get_xydata().tolist() == [[4.0, 1.0]]  # 16 is not on the curve
     assert [t.get_text() for t in ax.texts] == ["mse_knee"]
     plt.close(fig)
+
+
+def test_the_committed_manifold_results_recover_k(tmp_path):
+    """results/manifold (benchmarks/suites/manifold.yaml, one seed): recommend recomputed from its
+    records gives the committed recommend.csv, and the criteria that recover k do so. PCA on the
+    linear k=3 manifold: likelihood, mse knee and 90/95 %, Minka -> 3. The VAE on the MLP k=4
+    manifold: iwae and the mse reduction thresholds -> 4 (active units and the knee do not)."""
+    import csv
+    import shutil
+    from pathlib import Path
+
+    from vaebench.cli.recommend import recommendations
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "manifold"
+    shutil.copytree(committed / "runs", tmp_path / "runs")
+    fresh = rec.to_csv(recommendations(tmp_path))
+    assert fresh == (committed / "recommend.csv").read_text()
+    got = {(r["dataset"], r["model"]): r for r in csv.DictReader(fresh.splitlines())}
+    pca = got[("manifold[generator=linear,k=3]", "pca")]
+    assert [int(pca[c]) for c in ("likelihood_1se", "mse_knee", "mse_90pct", "mse_95pct", "minka")] == [3] * 5
+    vae = got[("manifold[k=4]", "vae")]
+    assert [int(vae[c]) for c in ("likelihood_1se", "mse_90pct", "mse_95pct", "mse_99pct")] == [4] * 4
