@@ -188,3 +188,16 @@ def test_the_committed_manifold_results_recover_k(tmp_path):
     assert [int(pca[c]) for c in ("likelihood_1se", "mse_knee", "mse_90pct", "mse_95pct", "minka")] == [3] * 5
     vae = got[("manifold[k=4]", "vae")]
     assert [int(vae[c]) for c in ("likelihood_1se", "mse_90pct", "mse_95pct", "mse_99pct")] == [4] * 4
+
+
+@pytest.mark.slow
+def test_recommend_recovers_k_for_a_vae_on_an_mlp_manifold(tmp_path):
+    """About a minute on 2 loaded CPU cores (4 VAEs): a short-trained VAE on a random-MLP k=2 manifold."""
+    import csv
+
+    out = tmp_path / "r"
+    assert main(["run", "--suite", str(_suite(tmp_path, 2, "mlp", ["vae"], [1, 2, 3, 4], epochs=15)),
+                 "--out", str(out), "--wandb", "disabled", "--quiet", "--no-report"]) == 0
+    assert main(["recommend", str(out)]) == 0
+    (line,) = list(csv.DictReader((out / "recommend.csv").open()))
+    assert int(line["likelihood_1se"]) == 2 and int(line["mse_90pct"]) == 2, line
