@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from vaebench.config import Protocol
-from vaebench.metrics.bpd import bits_per_dim, dequantize, ppca_expected_log_density, quantization_levels
+from vaebench.metrics.bpd import (
+    bits_per_dim,
+    dequantize,
+    ppca_expected_log_density,
+    quantization_levels,
+)
 from vaebench.models.ae import AE
 from vaebench.models.cvae import CVAE
 from vaebench.models.pca import PCAModel

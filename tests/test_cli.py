@@ -128,7 +128,7 @@ def test_every_command_is_its_own_module_and_the_cli_imports_no_circle():
     from vaebench import cli
 
     assert {m.__name__.rsplit(".", 1)[1] for m in cli.COMMANDS} == {
-        "run", "list_cmd", "report", "compare", "reproduce", "fid_backbone"}
+        "run", "list_cmd", "report", "compare", "reproduce", "fid_backbone", "recommend"}
     top = Path(cli.__file__).parents[1]
     assert not [n for n in ("cli.py", "compare_cli.py", "fid_cli.py", "reproduce.py") if (top / n).exists()]
     # each command module imports on its own, in a fresh interpreter (an import circle would fail)

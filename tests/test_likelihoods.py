@@ -9,9 +9,14 @@ import pytest
 import torch
 from torch.distributions import ContinuousBernoulli, Normal
 
-from vaebench.config import RunSpec, Protocol
+from vaebench.config import Protocol, RunSpec
 from vaebench.errors import UserError
-from vaebench.metrics.elbo import bernoulli_nll, continuous_bernoulli_mean, continuous_bernoulli_nll, gaussian_nll
+from vaebench.metrics.elbo import (
+    bernoulli_nll,
+    continuous_bernoulli_mean,
+    continuous_bernoulli_nll,
+    gaussian_nll,
+)
 from vaebench.models.registry import build_model, resolve_model
 from vaebench.models.vae import VAE
 from vaebench.report.identity import model_label

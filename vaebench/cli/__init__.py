@@ -12,14 +12,14 @@ import sys
 import traceback
 import warnings
 
-from vaebench.cli import compare, fid_backbone, list_cmd, report, reproduce, run
+from vaebench.cli import compare, fid_backbone, list_cmd, recommend, report, reproduce, run
 from vaebench.cli._signals import Interrupted
 from vaebench.errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted; finished runs are kept, re-run the same command to resume"
-COMMANDS = (run, list_cmd, report, compare, reproduce, fid_backbone)
+COMMANDS = (run, list_cmd, report, compare, reproduce, fid_backbone, recommend)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from vaebench.data import celeba, cifar10, dsprites, dsprites_variants, fashion_mnist, mnist, svhn
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
+from vaebench.data.manifold import load_manifold_splits
 from vaebench.errors import DataError, UserError
 from vaebench.specs import DatasetSpec
 
@@ -37,6 +38,9 @@ DATASETS: dict[str, Dataset] = {
     "celeba64": Dataset(celeba.load_celeba64_splits, {"attribute": "Smiling"}),
     # --- end of the standard image benchmarks ---
 }
+
+# manifold: images on a k-dimensional manifold, the data set whose latent dim is known (recommend's check)
+DATASETS["manifold"] = Dataset(load_manifold_splits, {"k": 5, "generator": "mlp", "noise": 0.05, "n": 3000, "seed": 0})
 
 
 # ---------------------------------------------------------------- your own data and plug-ins

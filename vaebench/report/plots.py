@@ -101,8 +101,10 @@ def num_classes_by_dataset(records: list[dict]) -> dict[str, int]:
     return out
 
 
-def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None = None) -> list[str]:
-    """One figure per (dataset, metric): a line per (model label, protocol id) over latent dims."""
+def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None = None,
+                 marks: list[dict] | None = None) -> list[str]:
+    """One figure per (dataset, metric): a line per (model label, protocol id) over latent dims.
+    `marks` ({dataset, metric, model, protocol, latent_dim, label}, from `recommend`): ringed points."""
     num_classes = num_classes or {}
     written = []
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -125,6 +127,7 @@ def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None
                 ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker=model_marker(model), capsize=3,
                             color=model_colour(model), linestyle=LINESTYLES[protocols.index(protocol) % len(LINESTYLES)],
                             label=_series_label(model, protocol, len(protocols) > 1))
+            _draw_marks(ax, series, [m for m in marks or [] if m["dataset"] == dataset and m["metric"] == metric])
             title = f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})")
             if metric == "probe_acc":
                 title += _chance_line(ax, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
@@ -139,6 +142,19 @@ def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None
             ax.legend(fontsize=8)
             written.append(_save(fig, out / f"{safe_filename(dataset)}_{safe_filename(metric)}.png"))
     return written
+
+
+def _draw_marks(ax, series: dict, marks: list[dict]) -> None:
+    """A black ring at each marked point of a series, labelled with the criteria that chose it."""
+    at: dict[tuple, list[str]] = {}
+    for mk in marks:
+        pts = series.get((mk["model"], mk.get("protocol", "")), [])
+        hit = [p for p in pts if p[0] == mk["latent_dim"]]
+        if hit:
+            at.setdefault((mk["latent_dim"], hit[0][1]), []).append(mk["label"].removeprefix("recommend: "))
+    for (dim, value), labels in sorted(at.items()):
+        ax.plot([dim], [value], marker="o", markersize=13, markerfacecolor="none", markeredgecolor="black", linestyle="none")
+        ax.annotate(", ".join(labels), (dim, value), textcoords="offset points", xytext=(6, 8), fontsize=6)
 
 
 def _chance_line(ax, n_classes: int | None, has_cvae: bool) -> str:
@@ -299,6 +315,6 @@ def figure_plots(records: list[dict], out: Path) -> list[str]:
     return written
 
 
-def write_plots(records: list[dict], rows: list[dict], out: Path) -> list[str]:
+def write_plots(records: list[dict], rows: list[dict], out: Path, marks: list[dict] | None = None) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
-    return metric_plots(rows, out, num_classes_by_dataset(records)) + disentanglement_bars(rows, out) + figure_plots(records, out)
+    return metric_plots(rows, out, num_classes_by_dataset(records), marks) + disentanglement_bars(rows, out) + figure_plots(records, out)

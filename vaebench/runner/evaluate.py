@@ -36,7 +36,12 @@ from torchmetrics.aggregation import MeanMetric
 
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
-from vaebench.metrics.bpd import bits_per_dim, dequantize, ppca_expected_log_density, quantization_levels
+from vaebench.metrics.bpd import (
+    bits_per_dim,
+    dequantize,
+    ppca_expected_log_density,
+    quantization_levels,
+)
 from vaebench.metrics.catalog import METRICS
 from vaebench.metrics.latent import active_units
 from vaebench.metrics.noise import image_generator, image_normals
