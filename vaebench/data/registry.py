@@ -181,6 +181,8 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
         return True, str(official)
     if name in _STANDARD:
         return _standard_status(dataset, data_root, verify)
+    if name == "manifold":
+        return True, "generated from its parameters (no files)"
     if name != "fashion_mnist":
         return True, "registered"
     files = fashion_mnist.find_files(data_root)
