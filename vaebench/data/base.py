@@ -54,3 +54,19 @@ def fixed_split(n: int, n_val: int, n_test: int = 0, seed: int = 20240601):
     test = np.sort(perm[n_val : n_val + n_test])
     train = np.sort(perm[n_val + n_test :])
     return train, val, test
+
+
+def official_train_test_splits(name: str, x_all, y_all, x_test, y_test, n_val: int, num_classes: int,
+                               checksum: str, source: str) -> Splits:
+    """The splits of a data set published as a training and a test set (numpy arrays): a fixed
+    `n_val`-image validation part of the official training set (independent of the run seed),
+    the rest for training, and the official test set."""
+    train, val, _ = fixed_split(len(x_all), n_val)
+    t = torch.from_numpy
+    return Splits(
+        name=name,
+        train_x=t(x_all[train]), train_y=t(y_all[train]),
+        val_x=t(x_all[val]), val_y=t(y_all[val]),
+        test_x=t(x_test), test_y=t(y_test),
+        num_classes=num_classes, checksum=checksum, source=source,
+    )

@@ -13,10 +13,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vaebench.data import _files
-from vaebench.data.base import Splits, fixed_split
+from vaebench.data.base import Splits, official_train_test_splits
 from vaebench.errors import DataError
 
 N_VAL = 5_000
@@ -68,14 +67,4 @@ def load_cifar10_splits(data_root=None, allow_download: bool = True) -> Splits:
     x_all = np.concatenate([b[0] for b in batches])
     y_all = np.concatenate([b[1] for b in batches])
     x_test, y_test = read_batch(folder / "test_batch")
-    train, val, _ = fixed_split(len(x_all), N_VAL)
-    t = torch.from_numpy
-    return Splits(
-        name="cifar10",
-        train_x=t(x_all[train]), train_y=t(y_all[train]),
-        val_x=t(x_all[val]), val_y=t(y_all[val]),
-        test_x=t(x_test), test_y=t(y_test),
-        num_classes=10,
-        checksum=_files.combined(MD5),
-        source=str(folder),
-    )
+    return official_train_test_splits("cifar10", x_all, y_all, x_test, y_test, N_VAL, 10, _files.combined(MD5), str(folder))

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vaebench.data import _files
-from vaebench.data.base import Splits, fixed_split
+from vaebench.data.base import Splits, official_train_test_splits
 from vaebench.errors import DataError
 
 N_VAL = 5_000
@@ -60,14 +59,4 @@ def load_svhn_splits(data_root=None, allow_download: bool = True) -> Splits:
     folder = FILES.locate(data_root, allow_download)
     x_all, y_all = read_mat(folder / "train_32x32.mat")
     x_test, y_test = read_mat(folder / "test_32x32.mat")
-    train, val, _ = fixed_split(len(x_all), N_VAL)
-    t = torch.from_numpy
-    return Splits(
-        name="svhn",
-        train_x=t(x_all[train]), train_y=t(y_all[train]),
-        val_x=t(x_all[val]), val_y=t(y_all[val]),
-        test_x=t(x_test), test_y=t(y_test),
-        num_classes=10,
-        checksum=_files.combined(MD5),
-        source=str(folder),
-    )
+    return official_train_test_splits("svhn", x_all, y_all, x_test, y_test, N_VAL, 10, _files.combined(MD5), str(folder))
