@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from gloo import free_port, init_gloo
 from scipy import stats
 
 from vaebench.config import Protocol
@@ -114,17 +114,8 @@ def test_the_vae_bound_is_the_one_of_the_image_keyed_noise(models, digits):
 # ---------------------------------------------------------------- DDP: two gloo ranks
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, state: dict, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    init_gloo(rank, world, port)
     try:
         from vaebench.data import load_dataset
 
@@ -146,7 +137,7 @@ def test_ddp_sharded_evaluation_equals_one_process(models, digits, tmp_path):
     try:
         single = evaluate(models["CVAE"], digits, PROTOCOL, 0)[0]
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        mp.start_processes(_worker, args=(2, _free_port(), models["CVAE"].state_dict(), str(tmp_path)), nprocs=2,
+        mp.start_processes(_worker, args=(2, free_port(), models["CVAE"].state_dict(), str(tmp_path)), nprocs=2,
                            join=True, start_method=method)
     finally:
         torch.set_num_threads(threads)

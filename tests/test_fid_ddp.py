@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from gloo import free_port, init_gloo
 
 WORLD = 2
 
@@ -29,17 +29,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    init_gloo(rank, world, port)
     try:
         from vaebench.data import load_dataset
         from vaebench.metrics.fid import make_fid_metric
@@ -72,7 +63,7 @@ def test_ddp_synced_fid_equals_single_process(digits, tmp_path):
     expected = float(single.compute())
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(WORLD, _free_port(), str(tmp_path)), nprocs=WORLD, join=True, start_method=method)
+    mp.start_processes(_worker, args=(WORLD, free_port(), str(tmp_path)), nprocs=WORLD, join=True, start_method=method)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
     for r in results:  # every rank computed, and got the full-data value from its half
         assert r["value"] == pytest.approx(expected, rel=1e-9)

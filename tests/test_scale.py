@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ import time
 import pytest
 import torch
 import yaml
+from gloo import free_port, init_gloo
 
 from tests.conftest import ROOT, run_cli
 from vaebench.models.vae import VAE
@@ -133,11 +133,9 @@ def _first_step_grads(name: str, rank: int, world: int, seed: int = 0) -> dict[s
 
 
 def _grad_worker(rank: int, world: int, port: int, name: str, out: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    init_gloo(rank, world, port)
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         grads = _first_step_grads(name, rank, world)
         if rank == 0:
@@ -158,7 +156,7 @@ def test_ddp_first_step_gradients_equal_one_process_to_round_off(name, tmp_path)
         single = _first_step_grads(name, 0, 1)
         out = tmp_path / "grads.pt"
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        mp.start_processes(_grad_worker, args=(2, _free_port(), name, str(out)), nprocs=2, join=True, start_method=method)
+        mp.start_processes(_grad_worker, args=(2, free_port(), name, str(out)), nprocs=2, join=True, start_method=method)
     finally:
         torch.set_num_threads(before)
     ddp = torch.load(out, weights_only=True)
@@ -168,14 +166,8 @@ def test_ddp_first_step_gradients_equal_one_process_to_round_off(name, tmp_path)
     assert max(rel.values()) < FIRST_STEP_TOL, sorted(rel.items(), key=lambda kv: -kv[1])[:3]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_nodes_via_two_torchrun_launches(suite_file, single, tmp_path):
-    out, port = tmp_path / "two_nodes", _free_port()
+    out, port = tmp_path / "two_nodes", free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     procs = []
     for node in (0, 1):
