@@ -110,6 +110,18 @@ def test_list_shows_suites_models_and_dataset_availability(cli):
         assert word in res.stdout
 
 
+def test_list_shows_every_model_with_its_citation_and_defaults(cli):
+    from vaebench.models.registry import CITATIONS, MODELS
+
+    assert set(CITATIONS) == set(MODELS), "every registered model names its paper"
+    out = cli("list").stdout
+    for name, (_, defaults) in MODELS.items():
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
+        assert CITATIONS[name] in line
+        shown = out.splitlines()[out.splitlines().index(line) + 1]
+        assert "defaults:" in shown and all(f"{k}={v}" in shown for k, v in defaults.items())
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_shows_the_traceback_before_or_after_the_command(capsys, where):
     argv = ["run", "--suite", "nope"]

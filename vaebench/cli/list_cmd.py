@@ -15,7 +15,7 @@ def add_parser(subparsers):
 def cmd_list(args) -> int:
     from vaebench.config import available_suites, expand, load_suite
     from vaebench.data.registry import DATASETS, dataset_status
-    from vaebench.models.registry import MODELS
+    from vaebench.models.registry import CITATIONS, MODELS
 
     print("suites:")
     for name in available_suites():
@@ -24,7 +24,9 @@ def cmd_list(args) -> int:
         print(f"  {name:<12} {n:>4} runs  {s.description}")
     print("models:")
     for name, (path, params) in MODELS.items():
-        print(f"  {name:<12} {path}" + (f"  {params}" if params else ""))
+        defaults = ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+        print(f"  {name:<12} {CITATIONS.get(name, '')}")
+        print(f"  {'':<12} defaults: {defaults}  ({path})")
     print("datasets:")
     for name in DATASETS:
         ok, where = dataset_status(name, args.data_root)

@@ -10,6 +10,11 @@ Evaluation talks to a model only through:
                                             its noise from `generator`
 plus the attributes `latent_dim`, `conditional` and `likelihood` ("bernoulli" or "gaussian").
 
+Two training hooks, called by vaebench.runner.train on every rank: `train_size` (the number of
+training images, set before fit, for objectives that need the data-set size, e.g. beta-TCVAE's
+minibatch-weighted sampling) and `after_training(splits)` (after the best weights are restored,
+for ex-post steps such as the RAE's Gaussian mixture on the training codes).
+
 That is enough for the `elbo` and `iwae` columns (for a conditional model: `elbo_cond`,
 `iwae_cond` given the true label, and `iwae` on log p(x)): evaluation calls
 log_likelihood_bound one test image at a time with a generator seeded by that image's index, so
@@ -37,6 +42,7 @@ class LatentModel(L.LightningModule):
 
     likelihood = "bernoulli"
     conditional = False
+    train_size: int | None = None  # training images; set by runner.train before fit
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, num_classes: int, lr: float):
         super().__init__()
@@ -137,6 +143,9 @@ class LatentModel(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    def after_training(self, splits) -> None:
+        """Called once after fit with the best weights in place (default: nothing)."""
 
     # ---- interface defaults
     def log_likelihood_bound(self, x, y=None, k: int = 1, generator=None):

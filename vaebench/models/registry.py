@@ -17,6 +17,17 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "linear_vae": ("vaebench.models.linear_vae:LinearVAE", {}),
 }
 
+# name -> the paper it implements, shown by `python -m vaebench list` (defaults are MODELS' dicts;
+# each model's file says where they come from)
+CITATIONS: dict[str, str] = {
+    "pca": "Tipping & Bishop 1999, Probabilistic principal component analysis (JRSS-B)",
+    "ae": "Hinton & Salakhutdinov 2006, Reducing the dimensionality of data with neural networks (Science)",
+    "vae": "Kingma & Welling 2014, Auto-encoding variational Bayes (ICLR)",
+    "beta_vae": "Higgins et al. 2017, beta-VAE: learning basic visual concepts with a constrained variational framework (ICLR)",
+    "cvae": "Sohn, Lee & Yan 2015, Learning structured output representation using deep conditional generative models (NeurIPS)",
+    "linear_vae": "Lucas, Tucker, Grosse & Norouzi 2019, Don't blame the ELBO! A linear VAE perspective on posterior collapse (NeurIPS)",
+}
+
 # string parameters: their allowed values
 CHOICES: dict[str, tuple[str, ...]] = {"likelihood": ("bernoulli", "gaussian", "continuous_bernoulli")}
 

@@ -347,10 +347,13 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         resume = checkpoint if resumed_epoch is not None else None
     trainer = make_trainer(protocol, launch, callbacks=callbacks, logger=logger)
     data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed)
+    model.train_size = len(splits.train_x)
     try:
         trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
     finally:
         undo_compile(model)
         model.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU
+    if hasattr(model, "after_training"):  # plug-ins need not derive from LatentModel
+        model.after_training(splits)
     return TrainInfo(trainer.current_epoch, trainer.global_step, best.best_epoch, best.best, time.perf_counter() - start,
                      resumed_epoch if resume is not None else None)
