@@ -366,3 +366,19 @@ def test_each_model_trains_and_is_evaluated_through_the_runner(tmp_path):
             assert math.isfinite(m["fid_samples_gmm[digits-mlp]"]) and math.isfinite(m["fid_samples_fitted[digits-mlp]"])
     assert recs["rae"]["fid_protocol"]["samples"].startswith("z ~ the 10-component Gaussian mixture")
     assert "fid_samples_gmm[digits-mlp]_mean" in (out / "table.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("iwae", {"k": 0}, "k must be an integer >= 1"),
+    ("iwae", {"k": 2.5}, "k must be an integer >= 1"),
+    ("vamp_vae", {"components": True}, "components must be an integer >= 1"),
+    ("wae_mmd", {"encoder": "stochastic"}, "encoder must be one of deterministic, gaussian"),
+    ("rae", {"beta": "big"}, "beta must be a number"),
+])
+def test_bad_parameters_are_user_errors(name, params, message):
+    from vaebench.errors import UserError
+    from vaebench.models.registry import resolve_model
+
+    with pytest.raises(UserError, match=message):
+        resolve_model(name, params)
+    assert resolve_model(name, {}).name == name

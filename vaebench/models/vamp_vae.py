@@ -79,9 +79,11 @@ class VampVAE(VAE):
         return mu, logvar.expand_as(mu)
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) under the VampPrior for codes z (..., latent_dim)."""
+        """log p(z) under the VampPrior for codes z (..., latent_dim), in at least float32 (a
+        log-sum-exp over 500 components in bfloat16, under the fast mode's autocast, loses digits)."""
         means, logvars = self.prior_components()
-        return mixture_log_prob(z, means.to(z.dtype), logvars.to(z.dtype))
+        dtype = torch.promote_types(z.dtype, torch.float32)
+        return mixture_log_prob(z.to(dtype), means.to(dtype), logvars.to(dtype))
 
     def sample(self, n: int, y=None, generator=None):
         means, logvars = self.prior_components()
