@@ -382,3 +382,27 @@ def test_bad_parameters_are_user_errors(name, params, message):
     with pytest.raises(UserError, match=message):
         resolve_model(name, params)
     assert resolve_model(name, {}).name == name
+
+
+@pytest.mark.parametrize("name", ["iwae", "vamp_vae", "wae_mmd", "rae"])
+def test_ddp_first_step_gradients_equal_one_process(name, tmp_path):
+    """One 2-process gloo step's gradients are the 1-process step's to float32 round-off (the
+    harness of tests/test_scale.py): noise from noise_like, and for the WAE the global batch's MMD."""
+    import torch.multiprocessing as mp
+    from test_scale import FIRST_STEP_TOL, _first_step_grads, _grad_worker
+
+    from gloo import free_port
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = _first_step_grads(name, 0, 1)
+        out = tmp_path / "grads.pt"
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        mp.start_processes(_grad_worker, args=(2, free_port(), name, str(out)), nprocs=2, join=True, start_method=method)
+    finally:
+        torch.set_num_threads(before)
+    ddp = torch.load(out, weights_only=True)
+    rel = {k: float((ddp[k] - single[k]).norm() / single[k].norm()) for k in single}
+    assert all(single[k].norm() > 0 for k in single)
+    assert max(rel.values()) < FIRST_STEP_TOL, sorted(rel.items(), key=lambda kv: -kv[1])[:3]

@@ -27,9 +27,13 @@ not the paper's. The AE row and this one therefore differ in the cost and in the
 
 No likelihood: `log_likelihood_bound` returns None and there is no `bound_terms`, so elbo, iwae,
 rec_nll, kl and bpd stay empty. With the deterministic encoder the model is "deterministic" for
-FID (fid_samples_fitted and fid_samples_gmm are added). Under DDP each rank's MMD is the
-U-statistic of its own rows (an unbiased estimate of the same MMD^2 with fewer pairs), so unlike
-the per-image objectives a DDP step is not bitwise the single-device step.
+FID (fid_samples_fitted and fid_samples_gmm are added).
+
+The MMD is a statistic of the whole batch, not a mean over images. Under DDP every rank gathers
+the codes and prior draws of all ranks (a differentiable all-gather) and computes the MMD of the
+global batch, divided by its share weight so that DDP's gradient average gives exactly
+lambda * grad MMD(global batch): a DDP step is the single-device step up to float round-off, as
+for the per-image objectives (tests/test_generative_models.py checks the gradients).
 """
 
 from __future__ import annotations
@@ -70,6 +74,21 @@ def l2sq_cost(mean: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return L2SQ_COST_SCALE * (x - mean).pow(2).flatten(1).sum(1)
 
 
+def global_rows(model: LatentModel, t: torch.Tensor) -> torch.Tensor:
+    """During a DDP step (`model._shard` = (rank, world, global rows)): every rank's rows of `t`
+    (this rank's first dimension), rank by rank, differentiably; otherwise `t` itself. The ranks
+    hold len(range(r, rows, world)) rows each (TensorBatches deals rows r::world), padded to the
+    largest for the all-gather."""
+    if model._shard is None:
+        return t
+    from torch.distributed.nn.functional import all_gather
+
+    _, world, rows = model._shard
+    counts = [len(range(r, rows, world)) for r in range(world)]
+    padded = torch.cat([t, t.new_zeros(max(counts) - len(t), *t.shape[1:])])
+    return torch.cat([part[:c] for part, c in zip(all_gather(padded), counts, strict=True)])
+
+
 class WAEMMD(LatentModel):
     SAMPLES = "z ~ N(0, I), the prior the MMD matched the codes to, through the decoder"
 
@@ -98,5 +117,9 @@ class WAEMMD(LatentModel):
         mu, logvar = self.encode(x)
         z = mu if logvar is None else mu + (0.5 * logvar).exp() * self.noise_like(mu)
         rec = l2sq_cost(torch.sigmoid(self.decoder(z)), x)
-        mmd = imq_mmd(z, self.noise_like(z))
-        return {"loss": rec.mean() + self.mmd_weight * mmd, "rec_cost": rec, "mmd": mmd}
+        mmd = imq_mmd(global_rows(self, z), global_rows(self, self.noise_like(z)))  # the global batch's MMD
+        # DDP scales this rank's loss by its share weight = world * n_local / rows and averages the
+        # ranks' gradients, and the all-gather's backward sums every rank's gradient of the (same)
+        # MMD: dividing by the weight makes the MMD term's gradient exactly the single-device one
+        share = 1.0 if self._shard is None else self._shard[1] * len(x) / self._shard[2]
+        return {"loss": rec.mean() + self.mmd_weight * mmd / share, "rec_cost": rec, "mmd": mmd}
