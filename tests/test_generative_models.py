@@ -50,7 +50,7 @@ def test_iwae_loss_matches_a_per_sample_loop():
     x = _images(n)
     eps = [torch.randn(n, d, dtype=torch.float64) for _ in range(k)]
     _feed(model, eps)
-    loss = model.objective(x)["loss"]
+    loss = model.objective(x)["loss"].detach()
     with torch.no_grad():
         mu, logvar = model.posterior(x, None)
         bounds = []
