@@ -389,9 +389,8 @@ def test_ddp_first_step_gradients_equal_one_process(name, tmp_path):
     """One 2-process gloo step's gradients are the 1-process step's to float32 round-off (the
     harness of tests/test_scale.py): noise from noise_like, and for the WAE the global batch's MMD."""
     import torch.multiprocessing as mp
-    from test_scale import FIRST_STEP_TOL, _first_step_grads, _grad_worker
-
     from gloo import free_port
+    from test_scale import FIRST_STEP_TOL, _first_step_grads, _grad_worker
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -42,8 +42,14 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vaebench.data.base import Splits, pixels
-from vaebench.metrics.code_gmm import GMM_COMPONENTS, GMM_SEED, encode_codes, fit_code_gmm, sample_code_gmm
 from vaebench.metrics.catalog import FID_METRICS, fid_metric_name, parse_fid_metric_name  # noqa: F401 (public API)
+from vaebench.metrics.code_gmm import (
+    GMM_COMPONENTS,
+    GMM_SEED,
+    encode_codes,
+    fit_code_gmm,
+    sample_code_gmm,
+)
 from vaebench.metrics.fid_backbone import Backbone, get_backbone
 
 # kind -> (higher is better, description); the full metric name is f"{kind}[{backbone id}]"
