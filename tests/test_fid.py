@@ -384,7 +384,7 @@ def test_compute_fid_metrics_every_model(digits):
         metrics, proto = compute_fid_metrics(model, digits, backbone="auto", seed=0)
         expected = {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]"}
         if kind in ("ae", "pca"):
-            expected.add("fid_samples_fitted[digits-mlp]")
+            expected |= {"fid_samples_fitted[digits-mlp]", "fid_samples_gmm[digits-mlp]"}
         assert set(metrics) == expected, kind
         assert all(math.isfinite(v) and v >= 0 for v in metrics.values())
         assert proto["model_kind"] == kind

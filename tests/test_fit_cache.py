@@ -27,7 +27,7 @@ def test_three_seed_pca_sweep_fits_once_per_latent_dim(tmp_path, monkeypatch):
         for name in DETERMINISTIC:
             assert len({r["metrics"][name] for r in recs}) == 1, name  # bitwise the same
         for r in recs:
-            assert r["seed_changes"] == ["fid_samples[digits-mlp]", "fid_samples_fitted[digits-mlp]"]
+            assert r["seed_changes"] == ["fid_samples[digits-mlp]", "fid_samples_fitted[digits-mlp]", "fid_samples_gmm[digits-mlp]"]
             assert r["dataset"]["num_classes"] == 10
         for name in recs[0]["seed_changes"]:  # and the seed does change those
             assert len({r["metrics"][name] for r in recs}) == 3, name

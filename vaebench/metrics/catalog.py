@@ -10,13 +10,15 @@ from __future__ import annotations
 # gated by compare; INFORMATIONAL_WHY says why for each)
 METRICS: dict[str, tuple[bool | None, str]] = {
     "elbo": (True, "ELBO on log p(x), nats/image (the model's likelihood: Bernoulli unless its label names another). Empty for the CVAE: a marginal ELBO needs a "
-                   "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`"),
+                   "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`. "
+                   "Empty for models with no likelihood (AE, WAE, RAE; PCA reports `ppca_ll`)"),
     "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image; CVAE: log sum_y p(y) p_k(x|y), "
-                   "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate"),
+                   "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate; empty for AE, WAE, RAE"),
     "elbo_cond": (True, "CVAE: ELBO on log p(x|y) given the true label, nats/image (the label is given: not comparable with `elbo`)"),
     "iwae_cond": (True, "CVAE: k-sample importance-weighted bound on log p(x|y) given the true label, nats/image"),
     "rec_nll": (None, "-E_q log p(x|z), nats/image"),
-    "kl": (None, "KL(q(z|x) || p(z)), nats/image"),
+    "kl": (None, "KL(q(z|x) || p(z)), nats/image: analytic for the N(0, I) prior; for a learned prior (vamp_vae) the Monte Carlo "
+                 "estimate mean_s [log q(z_s|x) - log p(z_s)] over the evaluation's k posterior samples"),
     "rec_nll_cond": (None, "CVAE: -E_q(z|x,y) log p(x|z,y) given the true label, nats/image"),
     "kl_cond": (None, "CVAE: KL(q(z|x,y) || p(z)) given the true label, nats/image"),
     "mse": (False, "per-pixel MSE of the mean reconstruction"),
@@ -25,7 +27,7 @@ METRICS: dict[str, tuple[bool | None, str]] = {
     "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
     "bpd": (False, "bits/dim of the quantised test images under uniform dequantization: -(E_u log p((q+u)/L) - D log L) / "
                    "(D log 2), L = 256 for 8-bit data (17 for digits: per digits level); from the k-sample IWAE bound "
-                   "(CVAE: its label marginal) or exact (PPCA); only for likelihoods with a density (docs/likelihood.md)"),
+                   "(CVAE: its label marginal) or exact (PPCA); only for likelihoods with a density (docs/likelihood.md); empty for AE, WAE, RAE"),
 }
 
 # Disentanglement scores (data sets with ground-truth factors; drawn from the whole factor
@@ -83,7 +85,9 @@ def metric_names(records_metrics) -> list[str]:
 
 FID_METRICS: dict[str, tuple[bool, str]] = {
     "fid_samples": (False, "Fréchet distance, model samples vs test set, in the named backbone's features"),
-    "fid_samples_fitted": (False, "AE/PCA: Fréchet distance, decoded samples of a full-covariance Gaussian fitted to the train codes, vs test set"),
+    "fid_samples_fitted": (False, "deterministic models (AE, PCA, WAE, RAE): Fréchet distance, decoded samples of a full-covariance Gaussian fitted to the train codes, vs test set"),
+    "fid_samples_gmm": (False, "deterministic models (AE, PCA, WAE, RAE): Fréchet distance, decoded samples of a 10-component full-covariance Gaussian "
+                               "mixture fitted to the train codes (the RAE's ex-post density), vs test set"),
     "fid_recon": (False, "Fréchet distance, test-set reconstructions vs test set"),
 }
 

@@ -4,12 +4,20 @@ Metric names carry the backbone: ``fid_samples[fashion_mnist-cnn]``, ``fid_recon
 a bare "FID" is never written for the classifier backbone (its numbers are not comparable with
 Inception FIDs from the literature).
 
-* ``fid_samples``: n samples from the model's own generative story (VAE: prior through the
-  decoder; CVAE: the same with labels drawn i.i.d. from the test set's class frequencies; PCA:
-  probabilistic-PCA samples; AE: N(0, I) through the decoder, which an AE never trained for);
-* ``fid_samples_fitted`` (AE, PCA): codes drawn from a full-covariance Gaussian fitted (float64)
-  to the encoded train split, decoded;
+* ``fid_samples``: n samples from the model's own generative story, `model.sample` (VAE: prior
+  through the decoder; CVAE: the same with labels drawn i.i.d. from the test set's class
+  frequencies; PCA: probabilistic-PCA samples; AE: N(0, I) through the decoder, which an AE never
+  trained for; a model's class attribute `SAMPLES` says what its `sample` draws, recorded in the
+  protocol: VampPrior mixture, WAE prior, RAE's ex-post mixture);
+* ``fid_samples_fitted`` (deterministic models: AE, PCA, WAE, RAE): codes drawn from a
+  full-covariance Gaussian fitted (float64) to the encoded train split, decoded;
+* ``fid_samples_gmm`` (the same models): codes drawn from a 10-component full-covariance
+  Gaussian mixture fitted to the encoded train split (vaebench.metrics.code_gmm, the RAE's
+  ex-post density, Ghosh et al. 2020), decoded;
 * ``fid_recon``: decode(encode(x).mean) of the whole test set.
+
+A model is "deterministic" when it has no `bound_terms` and its `encode` returns no variance
+(`is_deterministic`): the fitted densities are the only generative story such a code has.
 
 Every image is clamped to [0, 1] before the features (a no-op for the sigmoid decoders; PCA's
 linear outputs leave that range) and the clamped pixel fraction is recorded in the protocol.
@@ -35,13 +43,20 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vaebench.data.base import Splits, pixels
 from vaebench.metrics.catalog import FID_METRICS, fid_metric_name, parse_fid_metric_name  # noqa: F401 (public API)
+from vaebench.metrics.code_gmm import (
+    GMM_COMPONENTS,
+    GMM_SEED,
+    encode_codes,
+    fit_code_gmm,
+    sample_code_gmm,
+)
 from vaebench.metrics.fid_backbone import Backbone, get_backbone
 
 # kind -> (higher is better, description); the full metric name is f"{kind}[{backbone id}]"
 SAMPLE_BATCH = 1000  # generation batch: part of the random stream, so fixed (recorded)
 FEATURE_BATCH = {"classifier": 2000, "inception": 100}
 # seed offsets so that each metric's randomness is its own stream (recorded as the protocol's seed)
-_SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921}
+_SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921, "fid_samples_gmm": 181_081}
 
 
 # ---------------------------------------------------------------- the standalone distance
@@ -145,22 +160,49 @@ def fid_of_images(images_a: torch.Tensor, images_b: torch.Tensor, backbone: Back
 # ---------------------------------------------------------------- models
 
 
-def model_kind(model) -> str:
-    """"vae" | "cvae" | "ae" | "pca" | "other" (anything with encode/decode/sample)."""
+def is_deterministic(model, x1: torch.Tensor | None = None, y1: torch.Tensor | None = None) -> bool:
+    """True for a model with no `bound_terms` whose `encode` returns no variance (AE, PCA, WAE, RAE),
+    probed on one image (`x1`, default a blank image of `model.image_shape`)."""
+    if hasattr(model, "bound_terms"):
+        return False
+    if x1 is None:
+        shape = getattr(model, "image_shape", None)
+        if shape is None:
+            return False
+        x1 = torch.zeros(1, *shape)
+    dev = _model_device(model)
+    with torch.no_grad():
+        out = model.encode(x1.to(dev, _model_dtype(model)), None if y1 is None else y1.to(dev))
+    return isinstance(out, tuple) and len(out) == 2 and out[1] is None
+
+
+def model_kind(model, x1: torch.Tensor | None = None, y1: torch.Tensor | None = None) -> str:
+    """"vae" | "cvae" (a posterior and a bound) | "pca" | "ae" (any other deterministic encoder) | "other"."""
     if hasattr(model, "bound_terms"):
         return "cvae" if getattr(model, "conditional", False) else "vae"
     name = type(model).__name__
     if name == "PCAModel" or hasattr(model, "components") and getattr(model, "likelihood", None) == "gaussian":
         return "pca"
-    if name == "AE":
-        return "ae"
-    return "other"
+    return "ae" if is_deterministic(model, x1, y1) else "other"
 
 
-def applicable_metrics(model) -> tuple[str, ...]:
-    kind = model_kind(model)
-    if kind in ("ae", "pca"):
-        return ("fid_samples", "fid_samples_fitted", "fid_recon")
+SAMPLES_BY_KIND = {  # what `sample` draws, for a model that does not say so in its `SAMPLES` attribute
+    "vae": "z ~ N(0, I) through the decoder",
+    "cvae": "z ~ N(0, I), labels i.i.d. from the test set's class frequencies, through the decoder",
+    "ae": "model.sample(n) (a deterministic autoencoder: no prior of its own)",
+    "pca": "probabilistic-PCA samples mean + W z + sigma eps",
+    "other": "model.sample(n)",
+}
+
+
+def samples_description(model, kind: str) -> str:
+    return getattr(type(model), "SAMPLES", None) or SAMPLES_BY_KIND[kind]
+
+
+def applicable_metrics(model, kind: str | None = None) -> tuple[str, ...]:
+    kind = kind or model_kind(model)
+    if kind in ("ae", "pca"):  # deterministic codes: the ex-post densities are their generative story
+        return ("fid_samples", "fid_samples_fitted", "fid_samples_gmm", "fid_recon")
     return ("fid_samples", "fid_recon")
 
 
@@ -201,22 +243,27 @@ def fit_code_gaussian(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(mu), torch.from_numpy(np.atleast_2d(cov))
 
 
-def _fitted_batches(model, splits: Splits, n: int, seed: int) -> Iterator[torch.Tensor]:
-    dev = _model_device(model)
-    codes = []
-    for i in range(0, len(splits.train_x), SAMPLE_BATCH):
-        xb = pixels(splits.train_x[i : i + SAMPLE_BATCH]).to(dev)
-        yb = splits.train_y[i : i + SAMPLE_BATCH].to(dev)
-        codes.append(model.encode(xb, yb)[0].double().cpu())
-    mu, cov = fit_code_gaussian(torch.cat(codes))
+def _decode_codes(model, kind: str, z: torch.Tensor) -> torch.Tensor:
+    """decode float64 codes: PCA in float64, a network in its own dtype, on the model's device."""
+    return model.decode(z.to(device=_model_device(model), dtype=torch.float64 if kind == "pca" else _model_dtype(model)))
+
+
+def _fitted_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int) -> Iterator[torch.Tensor]:
+    mu, cov = fit_code_gaussian(train_codes)
     w, v = torch.linalg.eigh(cov)
     a = v * w.clamp(min=0).sqrt()  # cov = a a^T, robust to a singular covariance
     gen = torch.Generator().manual_seed(seed + _SEED_OFFSET["fid_samples_fitted"])
-    dtype = _model_dtype(model)
     for i in range(0, n, SAMPLE_BATCH):
         m = min(SAMPLE_BATCH, n - i)
         z = mu + torch.randn(m, len(mu), generator=gen, dtype=torch.float64) @ a.T
-        yield model.decode(z.to(device=dev, dtype=torch.float64 if model_kind(model) == "pca" else dtype))
+        yield _decode_codes(model, kind, z)
+
+
+def _gmm_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int) -> Iterator[torch.Tensor]:
+    gmm = fit_code_gmm(train_codes)
+    gen = torch.Generator().manual_seed(seed + _SEED_OFFSET["fid_samples_gmm"])
+    for i in range(0, n, SAMPLE_BATCH):
+        yield _decode_codes(model, kind, sample_code_gmm(gmm, min(SAMPLE_BATCH, n - i), gen))
 
 
 def _recon_batches(model, splits: Splits) -> Iterator[torch.Tensor]:
@@ -247,7 +294,7 @@ def compute_fid_metrics(
     """
     start = time.perf_counter()
     device = torch.device(device)
-    kind = model_kind(model)
+    kind = model_kind(model, pixels(splits.test_x[:1]), splits.test_y[:1])
     if kind == "pca" and getattr(model, "components", True) is None:
         raise ValueError("the PCA model is not fitted")
     bb = get_backbone(splits, backbone)
@@ -267,13 +314,22 @@ def compute_fid_metrics(
     metrics: dict[str, float] = {}
     clamped: dict[str, float] = {}
     label_freq = torch.bincount(splits.test_y.cpu(), minlength=splits.num_classes).double()
+    names = applicable_metrics(model, kind)
+    codes: list[torch.Tensor] = []  # the encoded train split, once, for the fitted densities
+
+    def train_codes() -> torch.Tensor:
+        if not codes:
+            codes.append(encode_codes(model, splits.train_x, splits.train_y, SAMPLE_BATCH))
+        return codes[0]
+
     sources = {
         "fid_samples": lambda: _sample_batches(model, kind, n, seed, label_freq),
-        "fid_samples_fitted": lambda: _fitted_batches(model, splits, n, seed),
+        "fid_samples_fitted": lambda: _fitted_batches(model, kind, train_codes(), n, seed),
+        "fid_samples_gmm": lambda: _gmm_batches(model, kind, train_codes(), n, seed),
         "fid_recon": lambda: _recon_batches(model, splits),
     }
     try:
-        for name in applicable_metrics(model):
+        for name in names:
             t = time.perf_counter()
             metric.reset()  # keeps the reference statistics
             stats = [0, 0]
@@ -300,17 +356,14 @@ def compute_fid_metrics(
         "seed": int(seed),
         "sample_batch": SAMPLE_BATCH,
         "model_kind": kind,
-        "samples": {
-            "vae": "z ~ N(0, I) through the decoder",
-            "cvae": "z ~ N(0, I), labels i.i.d. from the test set's class frequencies, through the decoder",
-            "ae": "z ~ N(0, I) through the decoder (an AE has no prior)",
-            "pca": "probabilistic-PCA samples mean + W z + sigma eps",
-            "other": "model.sample(n)",
-        }[kind],
+        "samples": samples_description(model, kind),
         "clamp": "images clamped to [0, 1] before the features",
         "clamped_pixel_fraction": clamped,
         "seconds": seconds | {"total": time.perf_counter() - start},
     }
-    if "fid_samples_fitted" in applicable_metrics(model):
+    if "fid_samples_fitted" in names:
         protocol["fitted_gaussian"] = "mean + full unbiased covariance of the encoded train split, float64"
+    if "fid_samples_gmm" in names:
+        protocol["fitted_gmm"] = (f"{GMM_COMPONENTS}-component full-covariance Gaussian mixture (scikit-learn GaussianMixture, "
+                                  f"random_state {GMM_SEED}) of the encoded train split, float64")
     return metrics, protocol

@@ -11,6 +11,8 @@ from vaebench.models.networks import Decoder, Encoder
 
 
 class AE(LatentModel):
+    SAMPLES = "z ~ N(0, I) through the decoder (an AE has no prior)"  # what `sample` draws (FID protocol)
+
     def __init__(self, image_shape, latent_dim: int, num_classes: int = 10, lr: float = 1e-3):
         super().__init__(image_shape, latent_dim, num_classes, lr)
         self.save_hyperparameters()

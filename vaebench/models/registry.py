@@ -15,6 +15,10 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "beta_vae": ("vaebench.models.vae:VAE", {"beta": 4.0, "likelihood": "bernoulli"}),
     "cvae": ("vaebench.models.cvae:CVAE", {"likelihood": "bernoulli"}),
     "linear_vae": ("vaebench.models.linear_vae:LinearVAE", {}),
+    "iwae": ("vaebench.models.iwae:IWAE", {"k": 5, "likelihood": "bernoulli"}),
+    "vamp_vae": ("vaebench.models.vamp_vae:VampVAE", {"components": 500, "likelihood": "bernoulli"}),
+    "wae_mmd": ("vaebench.models.wae_mmd:WAEMMD", {"mmd_weight": 10.0, "encoder": "deterministic"}),
+    "rae": ("vaebench.models.rae:RAE", {"beta": 1e-4, "decoder_l2": 1e-7}),
 }
 
 # name -> the paper it implements, shown by `python -m vaebench list` (defaults are MODELS' dicts;
@@ -26,10 +30,15 @@ CITATIONS: dict[str, str] = {
     "beta_vae": "Higgins et al. 2017, beta-VAE: learning basic visual concepts with a constrained variational framework (ICLR)",
     "cvae": "Sohn, Lee & Yan 2015, Learning structured output representation using deep conditional generative models (NeurIPS)",
     "linear_vae": "Lucas, Tucker, Grosse & Norouzi 2019, Don't blame the ELBO! A linear VAE perspective on posterior collapse (NeurIPS)",
+    "iwae": "Burda, Grosse & Salakhutdinov 2016, Importance weighted autoencoders (ICLR)",
+    "vamp_vae": "Tomczak & Welling 2018, VAE with a VampPrior (AISTATS)",
+    "wae_mmd": "Tolstikhin, Bousquet, Gelly & Schölkopf 2018, Wasserstein auto-encoders (ICLR)",
+    "rae": "Ghosh, Sajjadi, Vergari, Black & Schölkopf 2020, From variational to deterministic autoencoders (ICLR)",
 }
 
 # string parameters: their allowed values
-CHOICES: dict[str, tuple[str, ...]] = {"likelihood": ("bernoulli", "gaussian", "continuous_bernoulli")}
+CHOICES: dict[str, tuple[str, ...]] = {"likelihood": ("bernoulli", "gaussian", "continuous_bernoulli"),
+                                        "encoder": ("deterministic", "gaussian")}
 
 # parameters added after runs existed: at their default they stay out of the spec (and so out of
 # the run id), so every run id from before they existed is unchanged
@@ -51,6 +60,9 @@ def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
     for key, value in merged.items():
         if isinstance(defaults[key], float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UserError(f"model {name!r}: {key} must be a number, got {value!r}")
+        if isinstance(defaults[key], int) and not isinstance(defaults[key], bool) and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"model {name!r}: {key} must be an integer >= 1, got {value!r}")
         if key in CHOICES and value not in CHOICES[key]:
             raise UserError(f"model {name!r}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
     kept = {k: v for k, v in merged.items() if not (k in ADDED_LATER and v == defaults[k])}

@@ -25,7 +25,7 @@ from vaebench.models.pca import PCAModel
 MAX_ENTRIES = 32  # fitted PCAs are small (d x D); this bounds memory on long sweeps
 
 # metrics whose value depends on random draws even for a fixed fitted model
-SAMPLING_FID_KINDS = ("fid_samples", "fid_samples_fitted")
+SAMPLING_FID_KINDS = ("fid_samples", "fid_samples_fitted", "fid_samples_gmm")
 
 _CACHE: OrderedDict[tuple, PCAModel] = OrderedDict()
 stats = {"fits": 0, "reuses": 0}
