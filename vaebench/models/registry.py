@@ -15,6 +15,12 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "beta_vae": ("vaebench.models.vae:VAE", {"beta": 4.0, "likelihood": "bernoulli"}),
     "cvae": ("vaebench.models.cvae:CVAE", {"likelihood": "bernoulli"}),
     "linear_vae": ("vaebench.models.linear_vae:LinearVAE", {}),
+    "annealed_vae": ("vaebench.models.annealed_vae:AnnealedVAE",
+                     {"gamma": 1000.0, "c_max": 25.0, "anneal_steps": 100000, "likelihood": "bernoulli"}),
+    "beta_tcvae": ("vaebench.models.beta_tcvae:BetaTCVAE", {"beta": 6.0, "likelihood": "bernoulli"}),
+    "factor_vae": ("vaebench.models.factor_vae:FactorVAE", {"gamma": 40.0, "likelihood": "bernoulli"}),
+    "dip_vae_i": ("vaebench.models.dip_vae:DIPVAEI", {"lambda_od": 10.0, "lambda_d_factor": 10.0, "likelihood": "bernoulli"}),
+    "dip_vae_ii": ("vaebench.models.dip_vae:DIPVAEII", {"lambda_od": 10.0, "lambda_d_factor": 1.0, "likelihood": "bernoulli"}),
 }
 
 # name -> the paper it implements, shown by `python -m vaebench list` (defaults are MODELS' dicts;
@@ -26,6 +32,11 @@ CITATIONS: dict[str, str] = {
     "beta_vae": "Higgins et al. 2017, beta-VAE: learning basic visual concepts with a constrained variational framework (ICLR)",
     "cvae": "Sohn, Lee & Yan 2015, Learning structured output representation using deep conditional generative models (NeurIPS)",
     "linear_vae": "Lucas, Tucker, Grosse & Norouzi 2019, Don't blame the ELBO! A linear VAE perspective on posterior collapse (NeurIPS)",
+    "annealed_vae": "Burgess et al. 2018, Understanding disentangling in beta-VAE (NeurIPS workshop on learning disentangled representations)",
+    "beta_tcvae": "Chen, Li, Grosse & Duvenaud 2018, Isolating sources of disentanglement in variational autoencoders (NeurIPS)",
+    "factor_vae": "Kim & Mnih 2018, Disentangling by factorising (ICML)",
+    "dip_vae_i": "Kumar, Sattigeri & Balakrishnan 2018, Variational inference of disentangled latent concepts from unlabeled observations (ICLR)",
+    "dip_vae_ii": "Kumar, Sattigeri & Balakrishnan 2018, Variational inference of disentangled latent concepts from unlabeled observations (ICLR)",
 }
 
 # string parameters: their allowed values
