@@ -408,3 +408,38 @@ def test_resume_from_a_checkpoint_is_bitwise_the_uninterrupted_run(name, params,
     assert info.resumed_from_epoch == 1 and info.steps == info_ref.steps == 24
     for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+class NaNDiscriminatorFactorVAE(FactorVAE):
+    """A FactorVAE whose discriminator loss (not its VAE loss) turns NaN at step 5."""
+
+    def objective(self, x, y=None):
+        out = super().objective(x, y)
+        if self.training and self.global_step >= 5:
+            out["aux_loss"] = out["aux_loss"] * float("nan")
+        return out
+
+
+def test_a_diverging_discriminator_is_caught_by_the_shared_divergence_check(digits, one_thread):
+    from vaebench.config import Protocol
+    from vaebench.errors import RunDiverged
+    from vaebench.runner.train import Launch, train
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = NaNDiscriminatorFactorVAE(digits.image_shape, 2)
+    with pytest.raises(RunDiverged) as err:
+        train(model, digits, Protocol(lr=3e-3, batch_size=128, max_epochs=1, steps_per_epoch=8, patience=0), 0,
+              Launch("cpu", 1))
+    assert err.value.step == 5
+
+
+def test_a_step_count_parameter_takes_whole_numbers_only():
+    from vaebench.errors import UserError
+    from vaebench.models.registry import resolve_model
+
+    assert resolve_model("annealed_vae", {"anneal_steps": 1e5}) == resolve_model("annealed_vae", {})
+    assert resolve_model("annealed_vae", {"anneal_steps": 5e3}).params_dict()["anneal_steps"] == 5000
+    for bad in (2.5, "many", True):
+        with pytest.raises(UserError, match="annealed_vae': anneal_steps must be a whole number"):
+            resolve_model("annealed_vae", {"anneal_steps": bad})

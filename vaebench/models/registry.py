@@ -62,10 +62,20 @@ def resolve_model(name: str, params: dict[str, Any]) -> ModelSpec:
     for key, value in merged.items():
         if isinstance(defaults[key], float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UserError(f"model {name!r}: {key} must be a number, got {value!r}")
+        if isinstance(defaults[key], int) and not isinstance(defaults[key], bool) and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer()):
+            raise UserError(f"model {name!r}: {key} must be a whole number, got {value!r}")
         if key in CHOICES and value not in CHOICES[key]:
             raise UserError(f"model {name!r}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
     kept = {k: v for k, v in merged.items() if not (k in ADDED_LATER and v == defaults[k])}
-    return ModelSpec(name, tuple(sorted((k, float(v) if isinstance(defaults[k], float) else v) for k, v in kept.items())))
+    return ModelSpec(name, tuple(sorted((k, _typed(defaults[k], v)) for k, v in kept.items())))
+
+
+def _typed(default, value):
+    """A number as its default's type (floats as floats, counts as ints: YAML's 1e5 is a float)."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return value
+    return float(value) if isinstance(default, float) else int(value)
 
 
 def model_class(name: str):
