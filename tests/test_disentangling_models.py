@@ -443,3 +443,14 @@ def test_a_step_count_parameter_takes_whole_numbers_only():
     for bad in (2.5, "many", True):
         with pytest.raises(UserError, match="annealed_vae': anneal_steps must be a whole number"):
             resolve_model("annealed_vae", {"anneal_steps": bad})
+
+
+def test_the_dry_run_estimate_measures_every_model(digits, one_thread):
+    from vaebench.config import Protocol, RunSpec, parse_model
+    from vaebench.runner.estimate import estimate
+
+    runs = [RunSpec("t", "digits", parse_model(name), 2, 0, Protocol(max_epochs=1))
+            for name in ("annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii")]
+    plan = estimate(runs, {runs[0].dataset_spec: digits}, "cpu")
+    assert plan.unknown == 0 and not plan.notes, plan.notes
+    assert all(s > 0 for s in plan.seconds.values())
