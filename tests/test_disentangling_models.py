@@ -160,6 +160,17 @@ def test_annealed_loss_at_a_given_step_is_rec_plus_gamma_abs_kl_minus_c(monkeypa
         assert float(out["capacity"]) == c and torch.allclose(out["loss"], want, rtol=1e-13, atol=0)
 
 
+def test_annealed_vae_validates_at_the_final_capacity(monkeypatch):
+    """Validation (early stopping, best weights) compares epochs at one fixed objective, C = c_max."""
+    m = twin(AnnealedVAE, vae(), gamma=10.0, c_max=25.0, anneal_steps=100).eval()
+    x, _ = batch()
+    for step in (0, 50, 500):
+        monkeypatch.setattr(AnnealedVAE, "global_step", property(lambda self, s=step: s))
+        out = objective(m, x)
+        assert float(out["capacity"]) == 25.0
+        assert torch.allclose(out["loss"], out["rec_nll"].mean() + 10.0 * (out["kl"].mean() - 25.0).abs())
+
+
 def test_annealed_vae_with_zero_capacity_is_the_beta_vae_with_beta_gamma():
     ref = vae(beta=4.0)
     m = twin(AnnealedVAE, ref, gamma=4.0, c_max=0.0)
