@@ -5,8 +5,6 @@ end-to-end training, resume and a parameter grid through the real runner."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 
 import numpy as np
@@ -16,8 +14,15 @@ import torch
 from vaebench.models.annealed_vae import AnnealedVAE, capacity
 from vaebench.models.beta_tcvae import BetaTCVAE, total_correlation_mws
 from vaebench.models.dip_vae import DIPVAEI, DIPVAEII, batch_covariance, dip_covariance, dip_penalty
-from vaebench.models.factor_vae import (DISC_BETAS, DISC_LR, Discriminator, FactorVAE, density_ratio_tc,
-                                        discriminator_loss, permute_dims)
+from vaebench.models.factor_vae import (
+    DISC_BETAS,
+    DISC_LR,
+    Discriminator,
+    FactorVAE,
+    density_ratio_tc,
+    discriminator_loss,
+    permute_dims,
+)
 from vaebench.models.vae import VAE
 
 SHAPE = (1, 8, 8)
@@ -59,11 +64,11 @@ def mws_by_hand(z, mu, lv, n_data):
     m, d = z.shape
     total = 0.0
     for j in range(m):
-        joint = [sum(log_gauss(z[j, l], mu[i, l], lv[i, l]) for l in range(d)) for i in range(m)]
+        joint = [sum(log_gauss(z[j, k], mu[i, k], lv[i, k]) for k in range(d)) for i in range(m)]
         log_qz = math.log(sum(math.exp(a) for a in joint)) - math.log(n_data * m)
         log_marginals = 0.0
-        for l in range(d):
-            log_marginals += math.log(sum(math.exp(log_gauss(z[j, l], mu[i, l], lv[i, l])) for i in range(m))) \
+        for k in range(d):
+            log_marginals += math.log(sum(math.exp(log_gauss(z[j, k], mu[i, k], lv[i, k])) for i in range(m))) \
                 - math.log(n_data * m)
         total += log_qz - log_marginals
     return total / m

@@ -52,7 +52,7 @@ class Discriminator(torch.nn.Module):
     def __init__(self, latent_dim: int, hidden: int = DISC_HIDDEN, layers: int = DISC_LAYERS):
         super().__init__()
         sizes = [latent_dim] + [hidden] * layers + [2]
-        self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
     def forward(self, z: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         h = z
