@@ -42,9 +42,9 @@ def twin(cls, ref: VAE, **kw):
     return m
 
 
-def vae(beta=1.0):
+def vae(beta=1.0, likelihood="bernoulli"):
     torch.manual_seed(0)
-    return VAE(SHAPE, D, beta=beta).double()
+    return VAE(SHAPE, D, beta=beta, likelihood=likelihood).double()
 
 
 def objective(model, x, seed=1):
@@ -118,9 +118,10 @@ def test_mws_on_a_gaussian_aggregate_posterior_converges_to_tc_plus_its_log_n_of
     assert large < 0.03 and large < small / 3, (small, large, tc)
 
 
-def test_beta_tcvae_with_beta_1_is_the_vae_loss():
-    ref = vae()
-    tc = twin(BetaTCVAE, ref, beta=1.0)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "continuous_bernoulli"])
+def test_beta_tcvae_with_beta_1_is_the_vae_loss(likelihood):
+    ref = vae(likelihood=likelihood)
+    tc = twin(BetaTCVAE, ref, beta=1.0, likelihood=likelihood)
     tc.train_size = 1000
     x, _ = batch()
     assert torch.allclose(objective(tc, x)["loss"], objective(ref, x)["loss"], rtol=1e-13, atol=0)
@@ -176,9 +177,10 @@ def test_annealed_vae_validates_at_the_final_capacity(monkeypatch):
         assert torch.allclose(out["loss"], out["rec_nll"].mean() + 10.0 * (out["kl"].mean() - 25.0).abs())
 
 
-def test_annealed_vae_with_zero_capacity_is_the_beta_vae_with_beta_gamma():
-    ref = vae(beta=4.0)
-    m = twin(AnnealedVAE, ref, gamma=4.0, c_max=0.0)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "continuous_bernoulli"])
+def test_annealed_vae_with_zero_capacity_is_the_beta_vae_with_beta_gamma(likelihood):
+    ref = vae(beta=4.0, likelihood=likelihood)
+    m = twin(AnnealedVAE, ref, gamma=4.0, c_max=0.0, likelihood=likelihood)
     x, _ = batch()
     assert torch.allclose(objective(m, x)["loss"], objective(ref, x)["loss"], rtol=1e-13, atol=0)
 
@@ -243,6 +245,10 @@ def test_dip_models_use_their_type_and_disentanglement_libs_lambda_d():
         dip = dip_penalty(dip_covariance(t["mu"], t["logvar"], typ), 2.0, 2.0 * factor)
         assert torch.allclose(out["loss"], t["rec_nll"].mean() + t["kl"].mean() + dip, rtol=1e-13, atol=0)
         assert torch.allclose(objective(twin(cls, ref, lambda_od=0.0), x)["loss"], objective(ref, x)["loss"], rtol=1e-13)
+    gauss = vae(likelihood="gaussian")  # the likelihood parameter reaches the reconstruction term
+    for cls in (DIPVAEI, DIPVAEII, FactorVAE):
+        m = twin(cls, gauss, likelihood="gaussian")
+        assert torch.allclose(objective(m, x)["rec_nll"], objective(gauss, x)["rec_nll"], rtol=1e-13)
 
 
 # ---------------------------------------------------------------- FactorVAE
