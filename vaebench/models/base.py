@@ -37,7 +37,10 @@ class LatentModel(L.LightningModule):
     """Shared Lightning plumbing: Adam, loss logging, divergence detection.
 
     Subclasses implement `objective(x, y) -> dict` whose "loss" is the mean training loss over
-    the batch (its validation value drives early stopping and best-weight selection).
+    the batch (its validation value drives early stopping and best-weight selection). In
+    training it may also hold "aux_loss": the loss of a network trained alongside whose
+    gradients reach only that network's parameters (FactorVAE's discriminator); it is added to
+    "loss" for the backward pass and the divergence check, not logged or validated as the loss.
     """
 
     likelihood = "bernoulli"
@@ -92,7 +95,7 @@ class LatentModel(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         out, weight, world = self._sharded_objective(batch)
-        loss = out["loss"]
+        loss = out["loss"] + out["aux_loss"] if "aux_loss" in out else out["loss"]
         # Divergence is recorded on the device (the first step with a non-finite loss) and read
         # on the host only every DIVERGENCE_CHECK_EVERY steps and before validation, so the
         # training loop never stalls on a per-step GPU sync; the step reported is still exact.
@@ -104,7 +107,7 @@ class LatentModel(L.LightningModule):
         if (self.global_step + 1) % self.DIVERGENCE_CHECK_EVERY == 0:
             self._raise_if_diverged(world)
         if self.global_step % self.trainer.log_every_n_steps == 0:
-            self.log("train_loss", loss.detach(), on_step=True, on_epoch=False, batch_size=len(batch[0]))
+            self.log("train_loss", out["loss"].detach(), on_step=True, on_epoch=False, batch_size=len(batch[0]))
         return loss * weight  # weight: this rank's share of the global batch (see TensorBatches)
 
     _first_bad_step: torch.Tensor | None = None

@@ -124,10 +124,18 @@ class VAE(LatentModel):
         return torch.optim.Adam([{"params": rest}, {"params": [self.log_eta], "lr": ETA_LR_FACTOR * self.lr}], lr=self.lr)
 
     # ---- training objective: negative beta-ELBO, one posterior sample
-    def objective(self, x, y=None):
+    def sampled_terms(self, x, y=None) -> dict[str, torch.Tensor]:
+        """One training draw: mu, logvar (N, d), z = mu + sigma * noise_like(mu), and per image
+        rec_nll (at z) and the analytic kl. The objectives of the disentangling VAEs
+        (annealed_vae, beta_tcvae, factor_vae, dip_vae) are functions of these."""
         c = self.cond(y)
         mu, logvar = self.posterior(x, c)
+        logvar = logvar.expand_as(mu)
         z = mu + (0.5 * logvar).exp() * self.noise_like(mu)
         rec = self.rec_nll(self.decoder_out(z, c), x)
-        kl = gaussian_kl(mu, logvar.expand_as(mu))
+        return {"mu": mu, "logvar": logvar, "z": z, "rec_nll": rec, "kl": gaussian_kl(mu, logvar)}
+
+    def objective(self, x, y=None):
+        t = self.sampled_terms(x, y)
+        rec, kl = t["rec_nll"], t["kl"]
         return {"loss": (rec + self.beta * kl).mean(), "rec_nll": rec, "kl": kl}

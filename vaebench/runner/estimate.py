@@ -155,13 +155,15 @@ def _measure(spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
         t1, t2 = (_timed(lambda m=m: model.fit(splits.train_x[:m]), device) for m in (n, 2 * n))
         return Rates(0.0, 0.0, 0.0, fit=max(t2 - t1, t2 / 20) / n, fit_const=max(0.0, 2 * t1 - t2))
     model.to(device)
+    model.train_size = len(splits.train_x)  # as runner.train sets it (beta_tcvae's TC needs it)
     b = min(p.batch_size, len(splits.train_x))
     x, y = pixels(splits.train_x[:b]).to(device), splits.train_y[:b].to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        model.objective(x, y)["loss"].backward()
+        out = model.objective(x, y)
+        (out["loss"] + out.get("aux_loss", 0.0)).backward()  # with a discriminator trained alongside (factor_vae)
         opt.step()
 
     step()  # warm-up: allocator, kernels
