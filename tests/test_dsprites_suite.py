@@ -84,8 +84,19 @@ def test_dsprites_network_is_disentanglement_libs_conv_net():
 def test_disentanglement_suite_is_the_issue_protocol():
     suite = load_suite("disentanglement")
     assert [str(d) for d in suite.datasets] == ["dsprites"] and suite.latent_dims == (10,) and suite.seeds == (0, 1, 2)
-    assert [m.name for m in suite.models] == ["pca", "ae", "vae", "beta_vae"]
-    assert suite.models[3].params_dict() == {"beta": 4.0}
+    # disentanglement_lib's six methods over the study's grids (Locatello et al. 2019, Table 2)
+    grids = {}
+    for m in suite.models:
+        grids.setdefault(m.name, []).append(m.params_dict())
+    assert list(grids) == ["pca", "ae", "beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae"]
+    assert [g["beta"] for g in grids["beta_vae"]] == [1, 2, 4, 6, 8, 16]
+    assert [g["c_max"] for g in grids["annealed_vae"]] == [5, 10, 25, 50, 75, 100]
+    assert {(g["gamma"], g["anneal_steps"]) for g in grids["annealed_vae"]} == {(1000, 100_000)}
+    assert [g["gamma"] for g in grids["factor_vae"]] == [10, 20, 30, 40, 50, 100]
+    for dip, factor in (("dip_vae_i", 10), ("dip_vae_ii", 1)):
+        assert [g["lambda_od"] for g in grids[dip]] == [1, 2, 5, 10, 20, 50]
+        assert {g["lambda_d_factor"] for g in grids[dip]} == {factor}
+    assert [g["beta"] for g in grids["beta_tcvae"]] == [1, 2, 4, 6, 8, 10]
     p = suite.protocol
     assert (p.lr, p.batch_size, p.max_steps, p.fid_backbone) == (1e-4, 64, 300_000, "none")
     # the shipped suite measures DCI with disentanglement_lib's reference estimator (the README's claim)

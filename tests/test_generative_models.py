@@ -384,24 +384,17 @@ def test_bad_parameters_are_user_errors(name, params, message):
     assert resolve_model(name, {}).name == name
 
 
-@pytest.mark.parametrize("name", ["iwae", "vamp_vae", "wae_mmd", "rae"])
-def test_ddp_first_step_gradients_equal_one_process(name, tmp_path):
-    """One 2-process gloo step's gradients are the 1-process step's to float32 round-off (the
-    harness of tests/test_scale.py): noise from noise_like, and for the WAE the global batch's MMD."""
-    import torch.multiprocessing as mp
-    from gloo import free_port
-    from test_scale import FIRST_STEP_TOL, _first_step_grads, _grad_worker
+def test_generative_suite_shares_latent_dims_protocol_and_bpd_scale():
+    """Its rows are configurations of latent_dim's protocol (same protocol id), and every model
+    with a likelihood uses a density, so VAE, IWAE, VampPrior and PCA share `bpd`."""
+    from vaebench.config import expand, load_suite
+    from vaebench.report.identity import row_key
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = _first_step_grads(name, 0, 1)
-        out = tmp_path / "grads.pt"
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        mp.start_processes(_grad_worker, args=(2, free_port(), name, str(out)), nprocs=2, join=True, start_method=method)
-    finally:
-        torch.set_num_threads(before)
-    ddp = torch.load(out, weights_only=True)
-    rel = {k: float((ddp[k] - single[k]).norm() / single[k].norm()) for k in single}
-    assert all(single[k].norm() > 0 for k in single)
-    assert max(rel.values()) < FIRST_STEP_TOL, sorted(rel.items(), key=lambda kv: -kv[1])[:3]
+    gen, ld = load_suite("generative"), load_suite("latent_dim")
+    assert [m.name for m in gen.models] == ["pca", "ae", "vae", "iwae", "vamp_vae", "wae_mmd", "rae"]
+    assert gen.latent_dims == (8, 16, 32)
+    for m in gen.models:
+        if m.name in ("vae", "iwae", "vamp_vae"):
+            assert m.params_dict()["likelihood"] == "continuous_bernoulli"
+    shared = {row_key(s.to_dict()) for s in expand(gen)} & {row_key(s.to_dict()) for s in expand(ld)}
+    assert {k[1] for k in shared} == {"pca", "ae", "vae[likelihood=continuous_bernoulli]"}

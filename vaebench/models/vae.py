@@ -111,8 +111,19 @@ class VAE(LatentModel):
         cc = None if c is None else c.repeat(k, 1)
         out = self.decoder_out(zc, cc).view(k, *x.shape)
         log_px_z = -self.rec_nll(out, x)  # (k, N)
-        log_w = log_px_z + log_standard_normal(z) - log_normal_from_eps(eps, logvar)
-        return {"rec_nll": -log_px_z.mean(0), "kl": gaussian_kl(mu, logvar), "iwae": iwae_bound(log_w)}
+        log_q = log_normal_from_eps(eps, logvar)
+        log_w = log_px_z + self.log_prior(z) - log_q
+        return {"rec_nll": -log_px_z.mean(0), "kl": self.kl_term(mu, logvar, log_q, z), "iwae": iwae_bound(log_w)}
+
+    # ---- the prior (vamp_vae replaces both)
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for codes z (..., latent_dim): the standard normal."""
+        return log_standard_normal(z)
+
+    def kl_term(self, mu, logvar, log_q, z) -> torch.Tensor:
+        """The `kl` column per image: KL(q(z|x) || N(0, I)) in closed form (the samples, log q of
+        each (k, N) and z (k, N, d), are there for priors without one)."""
+        return gaussian_kl(mu, logvar)
 
     def configure_optimizers(self):
         """Adam; log eta (Gaussian likelihood) with ETA_LR_FACTOR times the lr: Adam moves a
