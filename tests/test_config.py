@@ -84,3 +84,33 @@ def test_overrides():
     assert [(r.model.name, r.latent_dim, r.seed, r.protocol.max_epochs) for r in runs] == [("vae", 3, 4, 2)]
     with pytest.raises(UserError):
         with_overrides(load_suite("smoke"), latent_dims=[-1])
+
+
+def test_models_override_selects_the_suites_configurations():
+    """`--models NAME` on a suite that lists NAME with parameters (or a grid) runs the suite's
+    configurations of NAME, not the registry's defaults: `--models annealed_vae` on the
+    disentanglement suite is its annealed_vae grid, and `--models vae` on latent_dim is its
+    continuous-Bernoulli VAE. A name the suite does not list gets the registry's defaults."""
+    suite = load_suite("disentanglement")
+    picked = with_overrides(suite, models=["annealed_vae", "ae"])
+    assert picked.models == tuple(m for name in ("annealed_vae", "ae") for m in suite.models if m.name == name)
+    assert len([m for m in picked.models if m.name == "annealed_vae"]) > 1  # the study's grid
+
+    ld = with_overrides(load_suite("latent_dim"), models=["vae", "iwae"])
+    assert [m.name for m in ld.models] == ["vae", "iwae"]
+    assert ld.models[0].params_dict()["likelihood"] == "continuous_bernoulli"
+    assert ld.models[0] in load_suite("latent_dim").models
+    assert ld.models[1] == with_overrides(load_suite("smoke"), models=["iwae"]).models[0]
+
+    # the order is the command line's; a name given twice is still an error
+    assert [m.name for m in with_overrides(suite, models=["ae", "pca"]).models] == ["ae", "pca"]
+    with pytest.raises(UserError, match="listed twice"):
+        with_overrides(suite, models=["ae", "ae"])
+
+
+def test_datasets_override_selects_the_suites_configurations():
+    """The same for `--datasets`: the manifold benchmark lists `manifold` twice (k=3 linear,
+    k=4 mlp); `--datasets manifold` keeps both, `--datasets digits` is digits with its defaults."""
+    suite = load_suite("benchmarks/suites/manifold.yaml")
+    assert with_overrides(suite, datasets=["manifold"]).datasets == suite.datasets
+    assert [d.name for d in with_overrides(suite, datasets=["digits", "manifold"]).datasets] == ["digits", "manifold", "manifold"]

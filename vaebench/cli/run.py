@@ -15,8 +15,8 @@ EXIT_DIVERGED = 3
 def add_parser(subparsers):
     run = subparsers.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
     run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
-    run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names")
-    run.add_argument("--models", type=csv(str), help="override: comma-separated model names")
+    run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names (one the suite lists keeps the suite's parameters)")
+    run.add_argument("--models", type=csv(str), help="override: comma-separated model names (one the suite lists keeps the suite's parameters and grid; others get their defaults)")
     run.add_argument("--latent-dims", type=csv(int), help="override: e.g. 2,4,8")
     run.add_argument("--seeds", type=csv(int), help="override: e.g. 0,1,2")
     run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
