@@ -268,6 +268,9 @@ def test_model_parameters_are_part_of_the_row(capsys, tmp_path):
     assert code == 2 and "no common rows" in err and "vae[beta=8]" in err
     code, out, _ = run(capsys, "compare", cand, base, "--model-map", "vae[beta=8]=vae")
     assert code == 1 and table_rows(out)[0][2] == "`vae[beta=8]` vs `vae`"
+    # a bare name for a parametrised model: the error says which labels there are
+    code, out, err = run(capsys, "compare", cand, base, "--model-map", "vae=vae")
+    assert code == 2 and "no common rows" in err and "the candidate has no model `vae` (it has vae[beta=8])" in err
     both = results(tmp_path / "both", [record("vae", 0, VAE_METRICS), record("vae", 0, VAE_METRICS, params=[("beta", 8.0)])])
     assert {k[1] for k in load_side(both, "baseline").rows} == {"vae", "vae[beta=8]"}
 

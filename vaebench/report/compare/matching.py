@@ -202,7 +202,8 @@ def compare(
         def listing(side: Side) -> str:
             return "; ".join(f"{d}/{m}/z={z}/{p or 'protocol unknown'}" for d, m, z, p in sorted(side.rows, key=str)) or "none"
 
-        hint = "" if model_map else " (to compare differently named models use --model-map CANDIDATE=BASELINE)"
+        hint = "; ".join(w for w in cmp.warnings if w.startswith("--model-map"))  # a label that is not there
+        hint = f" ({hint})" if hint else "" if model_map else " (to compare differently named models use --model-map CANDIDATE=BASELINE)"
         raise UserError(
             f"no common rows (dataset, model, latent_dim, protocol): candidate has {listing(candidate)}; "
             f"baseline has {listing(baseline)}{hint}"
