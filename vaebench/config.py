@@ -274,10 +274,8 @@ def _literal(value: Any, key: str, where: str, in_grid: bool) -> Any:
 def _select(names: list[str], listed: tuple, parse, what: str, flag: str) -> tuple:
     """A command line's `--models`/`--datasets`: a name the suite lists selects the suite's
     configurations of it (its parameters, its grid), so that narrowing a suite never silently
-    swaps its settings for the registry's defaults; any other name is parsed with its defaults."""
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise UserError(f"{flag}: {what} {twice!r} is listed twice")
+    swaps its settings for the registry's defaults; any other name is parsed with its defaults.
+    A name given twice is caught by `_unique`."""
     chosen: list = []
     for name in names:
         chosen.extend([spec for spec in listed if spec.name == name] or parse(name, flag))
@@ -387,7 +385,7 @@ def with_overrides(
     if datasets:
         changes["datasets"] = _select(datasets, suite.datasets, parse_datasets, "dataset", "--datasets")
     if models:
-        changes["models"] = _select(models, suite.models, lambda m, origin: [parse_model(m, origin)], "model", "--models")
+        changes["models"] = _select(models, suite.models, parse_models, "model", "--models")
     if latent_dims:
         changes["latent_dims"] = tuple(validate_latent_dims(latent_dims))
     if seeds:

@@ -202,8 +202,11 @@ def compare(
         def listing(side: Side) -> str:
             return "; ".join(f"{d}/{m}/z={z}/{p or 'protocol unknown'}" for d, m, z, p in sorted(side.rows, key=str)) or "none"
 
-        hint = "; ".join(w for w in cmp.warnings if w.startswith("--model-map"))  # a label that is not there
-        hint = f" ({hint})" if hint else "" if model_map else " (to compare differently named models use --model-map CANDIDATE=BASELINE)"
+        absent = "; ".join(w for w in cmp.warnings if w.startswith("--model-map"))  # a mapped label that is not there
+        if absent:
+            hint = f" ({absent})"
+        else:
+            hint = "" if model_map else " (to compare differently named models use --model-map CANDIDATE=BASELINE)"
         raise UserError(
             f"no common rows (dataset, model, latent_dim, protocol): candidate has {listing(candidate)}; "
             f"baseline has {listing(baseline)}{hint}"
