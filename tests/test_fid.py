@@ -463,3 +463,51 @@ def test_cmd_fid_backbone_build_reports_the_distance(short_recipe, tmp_path, cap
         assert name in out
     sha = fid_backbone.file_sha256(out_file)
     assert f"file sha256 {sha}" in out
+
+
+# ---------------------------------------------------------------- the fitted Gaussian's sampler
+
+
+def test_fitted_gaussian_factor_is_the_unique_psd_square_root():
+    """The factor is the symmetric PSD square root (scipy's sqrtm, an independent computation):
+    a function of the covariance alone, full rank or singular."""
+    from vaebench.metrics.fid import code_gaussian_factor
+
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(6, 6))
+    full = b @ b.T + 0.1 * np.eye(6)
+    singular = b[:, :3] @ b[:, :3].T  # rank 3
+    for cov in (full, singular, np.diag([4.0, 1.0, 1.0, 0.25])):  # the last: a repeated eigenvalue
+        a = code_gaussian_factor(torch.from_numpy(cov)).numpy()
+        assert a.dtype == np.float64
+        assert np.allclose(a, a.T, atol=1e-12)
+        assert np.allclose(a @ a.T, cov, atol=1e-10)
+        assert np.allclose(a, scipy.linalg.sqrtm(cov).real, atol=1e-6)
+
+
+def test_fitted_samples_do_not_depend_on_the_eigenvectors_signs(monkeypatch):
+    """LAPACK builds (MKL's AVX2 and SSE2 paths, OpenBLAS) return eigenvectors with other signs, or
+    another basis of a repeated eigenvalue's space; with V diag(sqrt w) as the factor the same
+    random numbers gave other codes, so a PCA row's fid_samples_fitted moved by 1.4 across CPU
+    configurations on identical codes (runs/repro_spread, stop 20). The samples must not move."""
+    from vaebench.metrics import fid
+
+    class Identity:  # decode = the codes themselves
+        def decode(self, z):
+            return z
+
+    rng = np.random.default_rng(1)
+    codes = torch.from_numpy(rng.normal(size=(500, 5)) * np.array([3.0, 1.0, 1.0, 0.5, 0.1]))
+    codes[:, 2] = codes[:, 1] + 0.01 * codes[:, 2]  # correlated dims
+    base = torch.cat(list(fid._fitted_batches(Identity(), "pca", codes, 1500, seed=3)))
+    real_eigh = torch.linalg.eigh
+    for flip in ([-1, 1, 1, -1, 1], [1, -1, -1, -1, -1]):
+        signs = torch.tensor(flip, dtype=torch.float64)
+        monkeypatch.setattr(torch.linalg, "eigh", lambda m, _s=signs: (real_eigh(m)[0], real_eigh(m)[1] * _s))
+        again = torch.cat(list(fid._fitted_batches(Identity(), "pca", codes, 1500, seed=3)))
+        assert torch.allclose(again, base, rtol=0, atol=1e-12)
+    monkeypatch.setattr(torch.linalg, "eigh", real_eigh)
+    mu, cov = fid.fit_code_gaussian(codes)
+    white = torch.linalg.solve_triangular(torch.linalg.cholesky(cov), (base - mu).T, upper=False).T
+    tol = 5 / len(base) ** 0.5  # five standard errors of a unit-variance sample mean / covariance
+    assert white.mean(0).abs().max() < tol and (torch.cov(white.T) - torch.eye(5, dtype=torch.float64)).abs().max() < tol

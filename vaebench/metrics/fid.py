@@ -248,10 +248,20 @@ def _decode_codes(model, kind: str, z: torch.Tensor) -> torch.Tensor:
     return model.decode(z.to(device=_model_device(model), dtype=torch.float64 if kind == "pca" else _model_dtype(model)))
 
 
+def code_gaussian_factor(cov: torch.Tensor) -> torch.Tensor:
+    """The symmetric PSD square root S of a covariance (S S^T = cov), float64.
+
+    Unique, so the fitted Gaussian's draws are a function of the covariance and the seed alone:
+    the factor V diag(sqrt w) would carry the eigenvectors' signs (and, for a repeated
+    eigenvalue, the basis of its space), which differ between LAPACK builds. Negative round-off
+    eigenvalues are clamped to 0, so a singular covariance works."""
+    w, v = torch.linalg.eigh(cov.double())
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
 def _fitted_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int) -> Iterator[torch.Tensor]:
     mu, cov = fit_code_gaussian(train_codes)
-    w, v = torch.linalg.eigh(cov)
-    a = v * w.clamp(min=0).sqrt()  # cov = a a^T, robust to a singular covariance
+    a = code_gaussian_factor(cov)
     gen = torch.Generator().manual_seed(seed + _SEED_OFFSET["fid_samples_fitted"])
     for i in range(0, n, SAMPLE_BATCH):
         m = min(SAMPLE_BATCH, n - i)
