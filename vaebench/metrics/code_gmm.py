@@ -36,14 +36,18 @@ def encode_codes(model, x: torch.Tensor, y: torch.Tensor, batch: int = ENCODE_BA
     return torch.cat(codes)
 
 
-def fit_code_gmm(codes: torch.Tensor, n_components: int = GMM_COMPONENTS, seed: int = GMM_SEED) -> dict[str, torch.Tensor]:
-    """{"weights" (K,), "means" (K, d), "covariances" (K, d, d)}: float64 tensors of the fitted mixture."""
+def fit_code_gmm(codes: torch.Tensor, n_components: int = GMM_COMPONENTS, seed: int = GMM_SEED,
+                 n_init: int = 1) -> dict[str, torch.Tensor]:
+    """{"weights" (K,), "means" (K, d), "covariances" (K, d, d)}: float64 tensors of the fitted mixture.
+
+    `n_init` > 1 keeps the best of that many EM runs; the column uses 1 (benchmarks/gmm_stability.py
+    measured that 10 restarts do not make it steadier)."""
     from sklearn.mixture import GaussianMixture
 
     z = np.asarray(codes.detach().cpu().double().numpy(), dtype=np.float64)
     if z.ndim != 2 or len(z) < n_components:
         raise ValueError(f"a {n_components}-component mixture needs (N >= {n_components}, d) codes, got shape {z.shape}")
-    gm = GaussianMixture(n_components, covariance_type="full", random_state=seed).fit(z)
+    gm = GaussianMixture(n_components, covariance_type="full", random_state=seed, n_init=n_init).fit(z)
     return {
         "weights": torch.from_numpy(gm.weights_.astype(np.float64)),
         "means": torch.from_numpy(gm.means_.astype(np.float64)),
