@@ -486,10 +486,11 @@ def test_fitted_gaussian_factor_is_the_unique_psd_square_root():
 
 
 def test_fitted_samples_do_not_depend_on_the_eigenvectors_signs(monkeypatch):
-    """LAPACK builds (MKL's AVX2 and SSE2 paths, OpenBLAS) return eigenvectors with other signs, or
-    another basis of a repeated eigenvalue's space; with V diag(sqrt w) as the factor the same
-    random numbers gave other codes, so a PCA row's fid_samples_fitted moved by 1.4 across CPU
-    configurations on identical codes (runs/repro_spread, stop 20). The samples must not move."""
+    """LAPACK code paths (here MKL's AVX2 and generic ones, and 2 threads) may return eigenvectors
+    with other signs, or another basis of a repeated eigenvalue's space; with V diag(sqrt w) as
+    the factor the same random numbers gave other codes, so PCA z=8's fid_samples_fitted moved by
+    1.4 across benchmarks/repro_spread.py's configurations on identical codes. The samples must
+    not move."""
     from vaebench.metrics import fid
 
     class Identity:  # decode = the codes themselves
