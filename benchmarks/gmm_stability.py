@@ -44,7 +44,6 @@ def main() -> int:
     a = ap.parse_args()
     spec = next(s for s in expand(load_suite("smoke")) if s.model.name == a.model and s.latent_dim == a.latent_dim and s.seed == 0)
     splits = load_dataset(spec.dataset_spec)
-    torch.manual_seed(spec.seed)
     import lightning as L
 
     L.seed_everything(spec.seed, workers=False, verbose=False)
@@ -52,7 +51,7 @@ def main() -> int:
     train(model, splits, spec.protocol, spec.seed)
     model.eval()
     codes = code_gmm.encode_codes(model, splits.train_x, splits.train_y)
-    name = next(k for k in fid.compute_fid_metrics(model, splits, backbone=spec.protocol.fid_backbone, seed=0)[0] if k.startswith("fid_samples_gmm"))
+    name = fid.fid_metric_name("fid_samples_gmm", fid.get_backbone(splits, spec.protocol.fid_backbone).id)
     real_fit, real_encode = code_gmm.fit_code_gmm, fid.encode_codes
 
     def column(n_init: int, random_state: int, z: torch.Tensor) -> float:
