@@ -471,14 +471,14 @@ def test_cmd_fid_backbone_build_reports_the_distance(short_recipe, tmp_path, cap
 def test_fitted_gaussian_factor_is_the_unique_psd_square_root():
     """The factor is the symmetric PSD square root (scipy's sqrtm, an independent computation):
     a function of the covariance alone, full rank or singular."""
-    from vaebench.metrics.fid import code_gaussian_factor
+    from vaebench.metrics.fid import psd_sqrt
 
     rng = np.random.default_rng(0)
     b = rng.normal(size=(6, 6))
     full = b @ b.T + 0.1 * np.eye(6)
     singular = b[:, :3] @ b[:, :3].T  # rank 3
     for cov in (full, singular, np.diag([4.0, 1.0, 1.0, 0.25])):  # the last: a repeated eigenvalue
-        a = code_gaussian_factor(torch.from_numpy(cov)).numpy()
+        a = psd_sqrt(torch.from_numpy(cov)).numpy()
         assert a.dtype == np.float64
         assert np.allclose(a, a.T, atol=1e-12)
         assert np.allclose(a @ a.T, cov, atol=1e-10)

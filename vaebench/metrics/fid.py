@@ -83,9 +83,16 @@ def mean_and_covariance(features) -> tuple[np.ndarray, np.ndarray]:
     return mu, (c.T @ c) / (len(a) - 1)
 
 
-def _psd_sqrt(s: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh(s)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+def psd_sqrt(cov: torch.Tensor) -> torch.Tensor:
+    """The symmetric PSD square root S of a covariance (S S^T = S^2 = cov), float64.
+
+    Unique, so what uses it is a function of the covariance alone: the factor V diag(sqrt w)
+    would carry the eigenvectors' signs (and, for a repeated eigenvalue, the basis of its space),
+    which differ between LAPACK builds. Negative round-off eigenvalues are clamped to 0, so a
+    singular covariance works. Used by the Fréchet distance below and by the fitted Gaussian's
+    sampler (`fid_samples_fitted`)."""
+    w, v = torch.linalg.eigh(cov.double())
+    return (v * w.clamp(min=0).sqrt()) @ v.T
 
 
 def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -101,7 +108,7 @@ def gaussian_frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
         raise ValueError(f"shape mismatch: means {mu1.shape} / {mu2.shape}, covariances {s1.shape} / {s2.shape}")
     s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
-    r1 = _psd_sqrt(s1)
+    r1 = psd_sqrt(torch.from_numpy(s1)).numpy()
     m = r1 @ s2 @ r1
     eig = np.linalg.eigvalsh((m + m.T) / 2)
     tr_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
@@ -248,20 +255,9 @@ def _decode_codes(model, kind: str, z: torch.Tensor) -> torch.Tensor:
     return model.decode(z.to(device=_model_device(model), dtype=torch.float64 if kind == "pca" else _model_dtype(model)))
 
 
-def code_gaussian_factor(cov: torch.Tensor) -> torch.Tensor:
-    """The symmetric PSD square root S of a covariance (S S^T = cov), float64.
-
-    Unique, so the fitted Gaussian's draws are a function of the covariance and the seed alone:
-    the factor V diag(sqrt w) would carry the eigenvectors' signs (and, for a repeated
-    eigenvalue, the basis of its space), which differ between LAPACK builds. Negative round-off
-    eigenvalues are clamped to 0, so a singular covariance works."""
-    w, v = torch.linalg.eigh(cov.double())
-    return (v * w.clamp(min=0).sqrt()) @ v.T
-
-
 def _fitted_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int) -> Iterator[torch.Tensor]:
     mu, cov = fit_code_gaussian(train_codes)
-    a = code_gaussian_factor(cov)
+    a = psd_sqrt(cov)
     gen = torch.Generator().manual_seed(seed + _SEED_OFFSET["fid_samples_fitted"])
     for i in range(0, n, SAMPLE_BATCH):
         m = min(SAMPLE_BATCH, n - i)
