@@ -80,21 +80,31 @@ def test_density_vaes_get_bpd_independent_of_batch_size(small, likelihood):
 
 
 def test_cvae_bpd_is_the_label_marginal(small):
-    """A CVAE blind to its label has p(x|y) the same for every y, so the marginal log sum_y p(y) p(x|y)
-    is the bound given any label: bpd from the marginal equals bpd from the true-label bound."""
+    """A CVAE blind to its label has p(x|y) the same for every y: the stratified marginal is then
+    log(p(y*) w_{k+m} + (1 - p(y*)) w_m), w_n the mean of n importance weights of one bound (the
+    test label's k samples pooled with its m, every other label's m samples, the same m for every
+    label), written out here by hand on the dequantized images."""
     from vaebench.metrics.bpd import bits_per_dim
     from vaebench.metrics.noise import image_normals
+    from vaebench.runner.evaluate import MARGINAL_SEED_OFFSET, label_log_prior, other_label_samples
 
     torch.manual_seed(0)
     cvae = CVAE(small.image_shape, 3, likelihood="gaussian").eval()
+    k, m = 8, other_label_samples(8)
     with torch.no_grad():
         cvae.encoder.head[0].weight[:, -10:] = 0
         cvae.decoder.head[0].weight[:, 3:] = 0
         idx = torch.arange(len(small.test_x))
         xq = dequantize(small.test_x, 17, 7919, idx)
-        eps = image_normals(7919, idx, 8, 3, torch.float64)
-        want = bits_per_dim(cvae.bound_terms(xq, small.test_y, k=8, eps=eps)["iwae"], 64, 17).mean()
-    assert _metrics(cvae, small)["bpd"] == pytest.approx(float(want), abs=1e-5)
+        w_k = cvae.bound_terms(xq, small.test_y, k=k, eps=image_normals(7919, idx, k, 3, torch.float64))["iwae"].double().exp()
+        eps_m = image_normals(7919 + MARGINAL_SEED_OFFSET, idx, m, 3, torch.float64)
+        w_m = cvae.bound_terms(xq, small.test_y, k=m, eps=eps_m)["iwae"].double().exp()
+        p_true = label_log_prior(small.train_y, 10).exp()[small.test_y]
+        log_px = torch.log(p_true * (k * w_k + m * w_m) / (k + m) + (1 - p_true) * w_m)
+        want = bits_per_dim(log_px, 64, 17).mean()
+    got = _metrics(cvae, small)
+    assert got["bpd"] == pytest.approx(float(want), abs=1e-5)
+    assert got["bpd"] == pytest.approx(float(bits_per_dim(got["iwae"] * torch.ones(1), 64, 17)), abs=1e-6)  # one pass: bpd is iwae in bits
 
 
 def test_bpd_only_for_densities(small):

@@ -95,7 +95,7 @@ class ConditionalClosedFormBound(ClosedFormBound):
 
 
 def test_conditional_bound_only_plugin_gets_cond_columns_and_the_marginal_iwae(digits):
-    from vaebench.runner.evaluate import label_log_prior
+    from vaebench.runner.evaluate import label_log_prior, other_label_samples
 
     torch.manual_seed(0)
     metrics = evaluate(ConditionalClosedFormBound(digits.image_shape, 3), digits, PROTOCOL, 0)[0]
@@ -103,7 +103,12 @@ def test_conditional_bound_only_plugin_gets_cond_columns_and_the_marginal_iwae(d
     log_k = math.log(PROTOCOL.iwae_k)
     assert metrics["elbo_cond"] == pytest.approx((s - digits.test_y).mean().item(), rel=1e-12)
     assert metrics["iwae_cond"] == pytest.approx((s - digits.test_y).mean().item() - log_k, rel=1e-12)
-    log_prior = label_log_prior(digits.train_y, 10)
-    marginal = s.mean().item() - log_k + torch.logsumexp(log_prior - torch.arange(10), 0).item()
+    # the stratified marginal: the test label's stratum pools its k-sample bound with its m-sample
+    # one, log((k e^(s-y-log k) + m e^(s-y-log m)) / (k + m)); every other label c has s - c - log m
+    k, m = PROTOCOL.iwae_k, other_label_samples(PROTOCOL.iwae_k)
+    y = digits.test_y
+    strata = (s[None, :] - torch.arange(10, dtype=torch.float64)[:, None] - math.log(m)).clone()
+    strata[y, torch.arange(len(y))] = s - y + math.log(2) - math.log(k + m)
+    marginal = torch.logsumexp(label_log_prior(digits.train_y, 10)[:, None] + strata, 0).mean().item()
     assert metrics["iwae"] == pytest.approx(marginal, rel=1e-12)
     assert not {"elbo", "rec_nll", "kl", "rec_nll_cond", "kl_cond"} & set(metrics)

@@ -24,6 +24,7 @@ def add_parser(subparsers):
 
 
 def recommendations(folder: Path, data_root=None) -> list[dict]:
+    from vaebench.data.base import pixels
     from vaebench.data.registry import load_dataset, resolve_dataset
     from vaebench.report import recommend as rec
     from vaebench.report.identity import row_key
@@ -50,7 +51,7 @@ def recommendations(folder: Path, data_root=None) -> list[dict]:
             if dataset not in spectra:
                 spec = next(r["spec"] for r in records if row_key(r["spec"])[0] == dataset)
                 splits = load_dataset(resolve_dataset(spec["dataset"], spec.get("dataset_params")), data_root)
-                spectra[dataset] = rec.train_spectrum(splits.train_x.numpy())
+                spectra[dataset] = rec.train_spectrum(pixels(splits.train_x).numpy())
             spectrum, n = spectra[dataset]
         rows = sorted(rows, key=lambda r: r["latent_dim"])
         results.append({"dataset": dataset, "model": model, "protocol": protocol, "dims": [r["latent_dim"] for r in rows],

@@ -119,8 +119,8 @@ def load_fashion_mnist_splits(data_root=None, allow_download: bool = True) -> Sp
     arrays = {stem: parse_idx(read_verified(path, stem)) for stem, path in files.items()}  # SHA-256 checked
     checksum = hashlib.sha256("".join(SHA256[s] for s in sorted(SHA256)).encode()).hexdigest()
 
-    def images(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
+    def images(a: np.ndarray) -> torch.Tensor:  # stored as the file's uint8 (a quarter of float32's memory); pixels() scales
+        return torch.from_numpy(a.copy()).unsqueeze(1)
 
     x_all, y_all = images(arrays["train-images-idx3-ubyte"]), torch.from_numpy(arrays["train-labels-idx1-ubyte"].astype(np.int64))
     train, val, _ = fixed_split(len(x_all), N_VAL)

@@ -33,6 +33,7 @@ well-conditioned covariances (tests/test_fid.py).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -272,6 +273,26 @@ def _gmm_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int)
         yield _decode_codes(model, kind, sample_code_gmm(gmm, min(SAMPLE_BATCH, n - i), gen))
 
 
+# the reference (test split) feature statistics per backbone, data and device, computed once
+# per process: every run of a sweep compares against the same test split
+_REFERENCE_CACHE: dict[tuple, dict[str, torch.Tensor]] = {}
+_REFERENCE_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+
+
+def _reference_statistics(metric, bb: Backbone, splits: Splits, device, chunk: int) -> None:
+    """Feed the test split to `metric` as its real images, or restore the states that feeding
+    gave earlier in this process (keyed by backbone id, a hash of the test images and device)."""
+    x = splits.test_x.detach().cpu().contiguous()
+    key = (bb.id, hashlib.sha256(x.view(torch.uint8).numpy().tobytes()).hexdigest(), tuple(x.shape), str(x.dtype), str(device))
+    if key not in _REFERENCE_CACHE:
+        _update(metric, splits.test_x, True, device, chunk)
+        _REFERENCE_CACHE.clear()  # one data set's statistics at a time: a sweep goes data set by data set
+        _REFERENCE_CACHE[key] = {name: getattr(metric, name).clone() for name in _REFERENCE_STATES}
+        return
+    for name, value in _REFERENCE_CACHE[key].items():
+        setattr(metric, name, value.clone())
+
+
 def _recon_batches(model, splits: Splits) -> Iterator[torch.Tensor]:
     dev = _model_device(model)
     for i in range(0, len(splits.test_x), SAMPLE_BATCH):
@@ -289,6 +310,8 @@ def compute_fid_metrics(
     n_samples: int | None = None,
     seed: int = 0,
     device="cpu",
+    test_recon: torch.Tensor | None = None,
+    train_codes: torch.Tensor | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """FID metrics of `model` against `splits`' test set, and the FID protocol.
 
@@ -297,6 +320,9 @@ def compute_fid_metrics(
     "classifier" (always the shipped, hash-checked weights); `n_samples` defaults to the test-set size; `seed` seeds all sampling;
     `device` is where the features are computed (the model stays where it is).
     Single-process: the metric does not sync across ranks (see `make_fid_metric` for sharded use).
+    `test_recon` (the model's mean reconstructions of the whole test split, in order) and
+    `train_codes` (encode(x)[0] of the whole train split, float64), when the caller has them
+    (vaebench.runner.evaluate.SplitPasses), are used instead of recomputing them.
     """
     start = time.perf_counter()
     device = torch.device(device)
@@ -314,25 +340,25 @@ def compute_fid_metrics(
     metric = make_fid_metric(bb, device, sync_on_compute=False)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    _update(metric, splits.test_x, True, device, chunk)
+    _reference_statistics(metric, bb, splits, device, chunk)
     seconds["reference_features"] = time.perf_counter() - t
 
     metrics: dict[str, float] = {}
     clamped: dict[str, float] = {}
     label_freq = torch.bincount(splits.test_y.cpu(), minlength=splits.num_classes).double()
     names = applicable_metrics(model, kind)
-    codes: list[torch.Tensor] = []  # the encoded train split, once, for the fitted densities
+    codes: list[torch.Tensor] = [] if train_codes is None else [train_codes]  # the encoded train split, once
 
-    def train_codes() -> torch.Tensor:
+    def codes_once() -> torch.Tensor:
         if not codes:
             codes.append(encode_codes(model, splits.train_x, splits.train_y, SAMPLE_BATCH))
         return codes[0]
 
     sources = {
         "fid_samples": lambda: _sample_batches(model, kind, n, seed, label_freq),
-        "fid_samples_fitted": lambda: _fitted_batches(model, kind, train_codes(), n, seed),
-        "fid_samples_gmm": lambda: _gmm_batches(model, kind, train_codes(), n, seed),
-        "fid_recon": lambda: _recon_batches(model, splits),
+        "fid_samples_fitted": lambda: _fitted_batches(model, kind, codes_once(), n, seed),
+        "fid_samples_gmm": lambda: _gmm_batches(model, kind, codes_once(), n, seed),
+        "fid_recon": lambda: _recon_batches(model, splits) if test_recon is None else test_recon.split(SAMPLE_BATCH),
     }
     try:
         for name in names:

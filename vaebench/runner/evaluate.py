@@ -18,20 +18,28 @@ Which bound columns a model gets:
     the noise is keyed by image here too; rec_nll and kl stay empty (the bound gives no split);
   * a Gaussian likelihood (PCA): ppca_ll, the exact log-likelihood.
 A conditional model's bounds given the true label go to the `*_cond` columns, and its `iwae` is
-the bound on log p(x) = log sum_y p(y) p(x|y) (see `marginal_iwae`); its `elbo` stays empty.
+the bound on log p(x) = log sum_y p(y) p(x|y) by stratified importance sampling over the labels
+(`stratified_marginal`: k samples for the test label's stratum, max(1, k // 64) for every
+label's); its `elbo` stays empty.
 
-`bpd` (vaebench.metrics.bpd, docs/likelihood.md), for models whose likelihood is a density on
-[0, 1]^D and test images with L quantisation levels: from the k-sample IWAE bound (CVAE: its
-label marginal) on the images dequantized with one keyed uniform draw each, or exactly (PPCA).
-Bernoulli models, the AE and plug-ins leave it empty.
+Likelihoods with a density on [0, 1]^D (Gaussian, continuous Bernoulli) on test images with L
+quantisation levels: elbo, iwae, rec_nll and kl (and the CVAE's `*_cond`) are bounds on the
+test images dequantized with one keyed uniform draw each (vaebench.metrics.bpd), in nats: a
+density evaluated at the grid points of quantised data is not a likelihood of those data, while
+E_u log p((q + u) / L) - D log L bounds the discrete model's log-probability. `bpd` is then that
+iwae in bits/dim, from the same k-sample pass; PPCA's bpd is exact. Bernoulli models, the AE and
+plug-ins leave bpd empty, and their bounds are on the stored images.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
+from dataclasses import dataclass
 
 import torch
+from threadpoolctl import threadpool_limits
 from torchmetrics.aggregation import MeanMetric
 
 from vaebench.config import Protocol
@@ -43,11 +51,18 @@ from vaebench.metrics.bpd import (
     quantization_levels,
 )
 from vaebench.metrics.catalog import METRICS
+from vaebench.metrics.code_gmm import ENCODE_BATCH, encode_codes
 from vaebench.metrics.latent import active_units
 from vaebench.metrics.noise import image_generator, image_normals
 from vaebench.metrics.probe import probe_accuracy
 
 PROBE_MAX_TRAIN = 60_000  # the probe fits on at most this many train codes (all of digits and Fashion)
+# decodes per bound call, by device type: a CPU's caches favour small calls (measured by
+# benchmarks/eval_cost.py: 65,536 decodes per call took 3-4x the time of 64 calls of 1,024),
+# a GPU needs large ones to fill it
+DECODES_PER_CALL = {"cpu": 1024, "cuda": 65_536}
+MARGINAL_SAMPLES_DIVISOR = 64  # the CVAE marginal's other labels get max(1, k // 64) samples each
+MARGINAL_SEED_OFFSET = 52_711  # their noise stream, apart from the test label's k samples
 
 
 def _batches(x, y, size):
@@ -67,12 +82,6 @@ def probe_rows(n: int) -> torch.Tensor | slice:
         return slice(None)
     g = torch.Generator().manual_seed(20240601)
     return torch.randperm(n, generator=g)[:PROBE_MAX_TRAIN].sort().values
-
-
-@torch.no_grad()
-def encode_split(model, x, y, batch_size: int) -> torch.Tensor:
-    codes = [model.encode(xb, yb)[0].double().cpu() for xb, yb in _batches(x, y, batch_size)]
-    return torch.cat(codes)
 
 
 def _rank_world() -> tuple[int, int]:
@@ -96,21 +105,42 @@ def label_log_prior(train_y: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def marginal_iwae(log_px_given_y: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
-    """log sum_y p(y) p_k(x|y) per image, a stochastic lower bound on log p(x).
+    """log sum_y p(y) p_hat(x|y) per image, from (classes, N) estimates log p_hat(x|y).
 
-    `log_px_given_y` is (classes, N): log p_k(x|y), the k-sample importance-weighted estimate for
-    every label, with the same image-keyed noise for every label. exp of it is an unbiased
-    estimate of p(x|y) (E_q[(1/k) sum_s w_s] = p(x|y)), so the p(y)-weighted sum is an unbiased
-    estimate of p(x) and, log being concave, its log has expectation <= log p(x) (Jensen), with
-    equality as k grows. The caller computes one bound per class, each call's memory that of one
-    conditional bound; the true label's is one of them.
-    """
+    When every exp(log p_hat(x|y)) is an unbiased estimate of p(x|y) (an importance-weighted
+    mean: E_q[(1/k) sum_s w_s] = p(x|y), whatever k and whichever label's samples), the
+    p(y)-weighted sum is an unbiased estimate of p(x) and, log being concave, its log has
+    expectation <= log p(x) (Jensen): a stochastic lower bound that tightens as the k grow."""
     return torch.logsumexp(log_prior.to(log_px_given_y)[:, None] + log_px_given_y.double(), dim=0)
 
 
-def _each_label(bound, xb: torch.Tensor, num_classes: int) -> list:
-    """bound(x, y) for every label y = 0 .. num_classes - 1 (the whole batch given that label)."""
-    return [bound(xb, torch.full((len(xb),), c, dtype=torch.long, device=xb.device)) for c in range(num_classes)]
+def other_label_samples(k: int) -> int:
+    """m, the importance samples the label marginal spends on each label besides the test label's k."""
+    return max(1, k // MARGINAL_SAMPLES_DIVISOR)
+
+
+def pool_bounds(iwae_a: torch.Tensor, k_a: int, iwae_b: torch.Tensor, k_b: int) -> torch.Tensor:
+    """The (k_a + k_b)-sample importance-weighted bound from a k_a- and a k_b-sample one over
+    independent samples: log((k_a e^a + k_b e^b) / (k_a + k_b)), so the mean of all the weights."""
+    a, b = iwae_a.double() + math.log(k_a), iwae_b.double() + math.log(k_b)
+    return torch.logaddexp(a, b) - math.log(k_a + k_b)
+
+
+def stratified_marginal(true_iwae: torch.Tensor, k: int, every_iwae: torch.Tensor, m: int, y: torch.Tensor,
+                        log_prior: torch.Tensor) -> torch.Tensor:
+    """The CVAE's bound on log p(x) = log sum_y p(y) p(x|y), at about the cost of one k-sample bound.
+
+    Stratified importance sampling over the labels: the test label's stratum pools its k-sample
+    bound `true_iwae` (N,) with its m-sample one, every other label's stratum is its m-sample
+    bound; `every_iwae` (classes, N) holds the m-sample bound for every label, drawn with noise
+    independent of `true_iwae`'s. Each stratum's exp is an unbiased estimate of its p(x|y), so
+    this is a valid stochastic lower bound (`marginal_iwae`); the label only decides where the
+    samples go (the test label usually holds nearly all of p(x)), not what they estimate. Cost:
+    k + classes * m decodes per image instead of classes * k."""
+    cols = torch.arange(len(y), device=every_iwae.device)
+    strata = every_iwae.double().clone()
+    strata[y, cols] = pool_bounds(true_iwae, k, every_iwae[y, cols], m)
+    return marginal_iwae(strata, log_prior)
 
 
 def _true_label(per_label: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -163,9 +193,50 @@ def bpd_kind(model, kind: str | None, levels: int | None) -> str | None:
     return None
 
 
+def bound_chunk(device: torch.device, k: int, batch: int, n: int) -> int:
+    """Test images per bound call: DECODES_PER_CALL[device type] // k decodes, at most `batch`,
+    and at least 8 calls over the n images so that up to 8 DDP ranks all get work. The noise is
+    keyed by image, so the chunk changes no number beyond the float32 network's round-off."""
+    per_call = DECODES_PER_CALL.get(device.type, DECODES_PER_CALL["cuda"])
+    return max(1, min(batch, per_call // k, -(-n // 8)))
+
+
+@dataclass
+class SplitPasses:
+    """What evaluation computes anyway and the FID metrics reuse instead of recomputing (single
+    process only): the mean reconstructions of the whole test split, in order, and the codes
+    (encode(x)[0], float64) of the whole train split."""
+
+    test_recon: torch.Tensor | None = None
+    train_codes: torch.Tensor | None = None
+
+
+def _keyed_bounds(model, kind: str, x, y, index, k: int, seed: int, eps_dtype=torch.float64):
+    """The bound terms of images x given labels y with k keyed samples: ("terms") the model's
+    bound_terms dict, ("bound") {"iwae": the per-image bound} (elbo from k = 1 separately)."""
+    if kind == "terms":
+        eps = image_normals(seed, index, k, model.latent_dim, eps_dtype)
+        return model.bound_terms(x, y, k=k, eps=eps)
+    return {"iwae": _per_image_bound(model, x, y, index, k, seed)}
+
+
+def _every_label(model, kind: str, x, index, m: int, seed: int, num_classes: int) -> torch.Tensor:
+    """(classes, N): every label's m-sample bound on images x, in one batched call (the images
+    repeated once per label; the noise keyed by image, the same for every label)."""
+    n = len(x)
+    labels = torch.arange(num_classes, device=x.device).repeat_interleave(n)
+    xs = x.repeat(num_classes, *([1] * (x.dim() - 1)))
+    if kind == "terms":
+        eps = image_normals(seed, index, m, model.latent_dim, torch.float64).repeat(1, num_classes, 1)
+        return model.bound_terms(xs, labels, k=m, eps=eps)["iwae"].view(num_classes, n)
+    return _per_image_bound(model, xs, labels, index.repeat(num_classes), m, seed).view(num_classes, n)
+
+
 @torch.no_grad()
-def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) -> tuple[dict[str, float], float]:
-    """Returns (metrics, seconds). Posterior noise is keyed by (`seed`, test-image index)."""
+def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None,
+             passes: SplitPasses | None = None) -> tuple[dict[str, float], float]:
+    """Returns (metrics, seconds). Posterior noise is keyed by (`seed`, test-image index).
+    `passes`, when given (single process), receives the test reconstructions and train codes."""
     start = time.perf_counter()
     device = torch.device(device or getattr(model, "device", "cpu"))
     model.eval()
@@ -182,61 +253,63 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None) 
     means = {name: _mean_metric(device, world > 1) for name in names}
     log_prior = label_log_prior(splits.train_y, splits.num_classes) if cond else None
     eval_seed = seed + 7919  # the evaluation noise's own stream (training noise uses `seed`)
-    codes = []
-    # keep the k * batch decoded images per call to roughly 64k, whatever k is, and make at
-    # least 8 batches so that up to 8 DDP ranks all get work (the noise is keyed by image, so
-    # the batching changes no number beyond round-off)
-    step = max(1, min(bs, 65_536 // k)) if kind in ("terms", "bound") else bs
-    step = max(1, min(step, -(-len(test_x) // 8)))
+    sfx = "_cond" if cond else ""
+
+    # the codes and mean reconstructions of the stored test images, in eval batches (at least 8,
+    # so that up to 8 DDP ranks all get work)
+    codes, recons = [], []
+    step = max(1, min(bs, -(-len(test_x) // 8)))
     for i, (xb, yb) in enumerate(_batches(test_x, test_y, step)):
         if i % world != rank:
             continue
-        index = torch.arange(i * step, i * step + len(xb), device=device)
         mu, _ = model.encode(xb, yb)
         codes.append((i, mu.double().cpu()))
         rec = model.decode(mu, yb).to(xb.device)
+        if passes is not None:
+            recons.append(rec.float().cpu())
         means["mse"].update((rec.double() - xb.double()).pow(2).flatten(1).mean(1))
-        sfx = "_cond" if cond else ""
-        if kind == "terms":
-            eps = image_normals(eval_seed, index, k, model.latent_dim, torch.float64)
-            if cond:  # every label's bound (for the marginal iwae); the true label's is one of them
-                per_label = _each_label(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e), xb, splits.num_classes)
-                t = {key: _true_label(torch.stack([p[key] for p in per_label]), yb) for key in ("rec_nll", "kl", "iwae")}
-                means["iwae"].update(marginal_iwae(torch.stack([p["iwae"] for p in per_label]), log_prior))
-            else:
-                t = model.bound_terms(xb, yb, k=k, eps=eps)
-            means["elbo" + sfx].update(-(t["rec_nll"] + t["kl"]).double())
-            means["iwae" + sfx].update(t["iwae"].double())
-            means["rec_nll" + sfx].update(t["rec_nll"].double())
-            means["kl" + sfx].update(t["kl"].double())
-            if bpd_how == "iwae":  # the same posterior noise, on the dequantized images
-                xq = dequantize(xb, levels, eval_seed, index)
-                if cond:
-                    per_label = _each_label(lambda x, y, e=eps: model.bound_terms(x, y, k=k, eps=e)["iwae"], xq, splits.num_classes)
-                    log_p = marginal_iwae(torch.stack(per_label), log_prior)
-                else:
-                    log_p = model.bound_terms(xq, yb, k=k, eps=eps)["iwae"]
-                means["bpd"].update(bits_per_dim(log_p, xb[0].numel(), levels))
-        elif kind == "bound":
-            means["elbo" + sfx].update(_per_image_bound(model, xb, yb, index, 1, eval_seed))
-            if cond:
-                bound = lambda x, y, ix=index: _per_image_bound(model, x, y, ix, k, eval_seed)  # noqa: E731
-                per_label = torch.stack(_each_label(bound, xb, splits.num_classes))
-                means["iwae_cond"].update(_true_label(per_label, yb))
-                means["iwae"].update(marginal_iwae(per_label, log_prior))
-            else:
-                means["iwae"].update(_per_image_bound(model, xb, yb, index, k, eval_seed))
-        elif kind == "gaussian":
+        if kind == "gaussian":
             means["ppca_ll"].update(model.log_likelihood_bound(xb, yb).double().to(device))
             if bpd_how == "ppca":
                 means["bpd"].update(bits_per_dim(ppca_expected_log_density(model, xb, levels), xb[0].numel(), levels).to(device))
+
+    # the bounds, in chunks sized for the device; a density likelihood's bounds are on the test
+    # images dequantized with one keyed uniform draw each (vaebench.metrics.bpd), so that one
+    # k-sample pass gives elbo, iwae and bpd (= iwae in bits/dim)
+    if kind in ("terms", "bound"):
+        chunk = bound_chunk(device, k, bs, len(test_x))
+        m = other_label_samples(k)
+        for i, (xb, yb) in enumerate(_batches(test_x, test_y, chunk)):
+            if i % world != rank:
+                continue
+            index = torch.arange(i * chunk, i * chunk + len(xb), device=device)
+            xe = dequantize(xb, levels, eval_seed, index) if bpd_how == "iwae" else xb
+            t = _keyed_bounds(model, kind, xe, yb if cond else None, index, k, eval_seed)
+            if kind == "terms":
+                means["elbo" + sfx].update(-(t["rec_nll"] + t["kl"]).double())
+                means["rec_nll" + sfx].update(t["rec_nll"].double())
+                means["kl" + sfx].update(t["kl"].double())
+            else:
+                means["elbo" + sfx].update(_per_image_bound(model, xe, yb, index, 1, eval_seed))
+            means["iwae" + sfx].update(t["iwae"].double())
+            log_p = t["iwae"]
+            if cond:
+                every = _every_label(model, kind, xe, index, m, eval_seed + MARGINAL_SEED_OFFSET, splits.num_classes)
+                log_p = stratified_marginal(t["iwae"], k, every, m, yb, log_prior)
+                means["iwae"].update(log_p)
+            if bpd_how == "iwae":
+                means["bpd"].update(bits_per_dim(log_p, xb[0].numel(), levels))
+
     test_codes = _gather_in_order(codes, world)
     metrics = {name: float(means[name].compute()) for name in names}
     metrics["active_units"] = active_units(test_codes)
     rows = probe_rows(len(splits.train_x))
     probe_y = splits.train_y[rows]
-    train_codes = encode_split(model, splits.train_x[rows].to(device), probe_y.to(device), bs)
-    with warnings.catch_warnings():
+    train_codes = encode_codes(model, splits.train_x[rows], probe_y, ENCODE_BATCH)
+    if passes is not None and world == 1:
+        passes.test_recon = torch.cat(recons)
+        passes.train_codes = train_codes if isinstance(rows, slice) else None
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")  # lbfgs convergence warnings on degenerate codes
         metrics["probe_acc"] = probe_accuracy(train_codes.numpy(), probe_y.numpy(), test_codes.numpy(), splits.test_y.numpy())
     return {k: metrics[k] for k in METRICS if k in metrics}, time.perf_counter() - start

@@ -36,7 +36,7 @@ from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
 from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.estimate import checkpoint_epochs, estimate
-from vaebench.runner.evaluate import evaluate
+from vaebench.runner.evaluate import SplitPasses, evaluate
 from vaebench.runner.fit_cache import seed_changes
 from vaebench.runner.progress import SweepProgress
 from vaebench.runner.train import DEFAULT_LAUNCH, Launch, train
@@ -102,7 +102,8 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
         record["provenance"] = provenance(str(getattr(model, "device", "cpu")))
         return record, None
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
-    metrics, eval_s = evaluate(model, splits, spec.protocol, spec.seed, device)  # every rank (synced states)
+    passes = SplitPasses()  # the test reconstructions and train codes, which FID reuses
+    metrics, eval_s = evaluate(model, splits, spec.protocol, spec.seed, device, passes)  # every rank (synced states)
     times = {"train_s": info.seconds, "eval_s": eval_s}
     visuals = fid_protocol = dis_protocol = None
     if is_global_zero():  # single-process evaluations: the other ranks go on to the next run
@@ -111,7 +112,7 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
         elif spec.protocol.fid_backbone != "none":
             fid, fid_protocol = compute_fid_metrics(
                 model, splits, backbone=spec.protocol.fid_backbone, n_samples=spec.protocol.fid_samples or None,
-                seed=spec.seed, device=device,
+                seed=spec.seed, device=device, test_recon=passes.test_recon, train_codes=passes.train_codes,
             )
             metrics.update(fid)
             times["fid_s"] = fid_protocol["seconds"]["total"]
