@@ -113,3 +113,41 @@ def test_bpd_only_for_densities(small):
     assert "bpd" not in _metrics(AE(small.image_shape, 3), small)
     pca = _metrics(PCAModel(small.image_shape, 4).fit(small.train_x), small)
     assert 0 < pca["bpd"] < math.log2(17)  # better than the uniform model on digits
+
+
+def test_density_models_train_on_dequantized_images(digits):
+    """A density likelihood on quantised images trains on (q + u) / L: its likelihood at the grid
+    points is unbounded (the continuous Bernoulli's density at 0 grows like |logit|). Bernoulli
+    models and the AE train on the stored images."""
+    from vaebench.metrics.bpd import training_levels
+
+    assert training_levels(VAE(digits.image_shape, 3, likelihood="continuous_bernoulli"), digits.train_x) == 17
+    assert training_levels(CVAE(digits.image_shape, 3, likelihood="gaussian"), digits.train_x) == 17
+    assert training_levels(VAE(digits.image_shape, 3), digits.train_x) is None
+    assert training_levels(AE(digits.image_shape, 3), digits.train_x) is None
+    model = VAE(digits.image_shape, 3, likelihood="continuous_bernoulli")
+    model.dequantize_levels = 17
+    x = digits.train_x[:50]
+    torch.manual_seed(0)
+    xq = model.dequantized(x)
+    q = (x * 16).round()
+    assert bool((xq >= q / 17).all() and (xq < (q + 1) / 17).all())
+    assert not torch.equal(xq, model.dequantized(x))  # fresh noise every batch
+
+
+def test_dequantized_batch_under_ddp_is_the_single_device_batch(digits):
+    """Under DDP each rank takes its rows (rank::world) of the global batch's uniforms, so a DDP
+    step sees the single-device step's dequantization, as with the posterior noise."""
+    model = VAE(digits.image_shape, 3, likelihood="continuous_bernoulli")
+    model.dequantize_levels = 17
+    x = digits.train_x[:8]
+    torch.manual_seed(1)
+    whole = model.dequantized(x)
+    parts = []
+    for rank in range(2):
+        torch.manual_seed(1)
+        model._shard = (rank, 2, 8)
+        parts.append(model.dequantized(x[rank::2]))
+    model._shard = None
+    torch.testing.assert_close(parts[0], whole[0::2])
+    torch.testing.assert_close(parts[1], whole[1::2])

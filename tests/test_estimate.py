@@ -36,12 +36,20 @@ def test_run_work_counts_images_of_whole_epochs_steps_and_resumed_runs(digits):
 
 
 def test_run_seconds_is_rates_times_work(digits):
-    rates = Rates(train=1e-3, forward=2e-4, bound=5e-3)
+    """Training (steps x batch, validation per epoch), evaluation (reconstructions, the bound pass,
+    the probe's encoding and fit of the train split) and FID (each sample source decoded and
+    featurised, the reconstructions featurised, the code mixture's fit), each rate times its images."""
+    rates = Rates(train=1e-3, forward=2e-4, bound=5e-3, encode=1e-4, reconstruct=3e-4, probe=2e-5)
     s = spec(max_epochs=2, batch_size=100)
-    expected = 1.0 + 1e-3 * 2 * 13 * 100 + 2e-4 * 2 * 180 + (5e-3 + 2e-4) * 360
+    n_train, n_test = 1257, 360
+    evaluation = 3e-4 * n_test + 5e-3 * n_test + (1e-4 + 2e-5) * n_train
+    expected = 1.0 + 1e-3 * 2 * 13 * 100 + 2e-4 * 2 * 180 + evaluation
     assert run_seconds(s, digits, rates) == pytest.approx(expected)
+    with_fid = Rates(**{**rates.__dict__, "decode": 1e-4, "features": 4e-4, "fid_sources": 3, "mixture": 1e-5})
+    fid = 3 * n_test * (1e-4 + 4e-4) + n_test * 4e-4 + 1e-5 * n_train
+    assert run_seconds(s, digits, with_fid) == pytest.approx(expected + fid)
     pca = Rates(0, 0, 0, fit=1e-4, fit_const=0.5)
-    assert run_seconds(spec("pca"), digits, pca) == pytest.approx(0.5 + 1e-4 * 1257)
+    assert run_seconds(spec("pca"), digits, pca) == pytest.approx(0.5 + 1e-4 * n_train)
 
 
 def test_estimate_measures_each_network_once_and_leaves_the_random_stream_alone(digits):

@@ -7,7 +7,9 @@ x = (q + u) / L, u ~ U[0, 1)^D, Jensen's inequality gives
     log P(q) >= E_u log p((q + u) / L) - D log L,
 so   bpd = -(E_u log p((q + u) / L) - D log L) / (D log 2)
 is an upper bound on the model's code length of the discrete test images, in bits per pixel
-(Theis, van den Oord & Bethge 2016). For VAE/CVAE log p is the k-sample IWAE bound (so bpd is
+(Theis, van den Oord & Bethge 2016). Models with such a density also train on uniformly
+dequantized images (`training_levels`), as in that paper: the likelihood of a density at the
+grid points of quantised data is unbounded. For VAE/CVAE log p is the k-sample IWAE bound (so bpd is
 again an upper bound), with ONE dequantization draw per test image, keyed by the image
 (`dequantize`); the test-set mean averages the draws. For PPCA the expectation over u is exact
 (`ppca_expected_log_density`): no draws.
@@ -41,6 +43,20 @@ def quantization_levels(stored: torch.Tensor) -> int | None:
         if bool(((x * steps) - (x * steps).round()).abs().max() < 1e-4):
             return steps + 1
     return None
+
+
+DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")  # densities on [0, 1]^D: trained and scored dequantized
+
+
+def training_levels(model, train_x: torch.Tensor) -> int | None:
+    """L for a model whose likelihood is a density on [0, 1]^D and quantised training images,
+    else None: such a model trains (and validates) on (q + u) / L with fresh uniform u every
+    batch. On the quantised images themselves a density's likelihood is unbounded (the
+    continuous Bernoulli's density at x = 0 grows like |logit|, so exact zero backgrounds pull
+    the logits to -inf), and the test bounds are on dequantized images (runner.evaluate)."""
+    if getattr(model, "likelihood", None) not in DENSITY_LIKELIHOODS:
+        return None
+    return quantization_levels(train_x)
 
 
 def dequantize(x: torch.Tensor, levels: int, seed: int, index: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,10 @@ Evaluation talks to a model only through:
                                             its noise from `generator`
 plus the attributes `latent_dim`, `conditional` and `likelihood` ("bernoulli" or "gaussian").
 
-Two training hooks, called by vaebench.runner.train on every rank: `train_size` (the number of
+Training hooks, called by vaebench.runner.train on every rank: `train_size` (the number of
 training images, set before fit, for objectives that need the data-set size, e.g. beta-TCVAE's
-minibatch-weighted sampling) and `after_training(splits)` (after the best weights are restored,
+minibatch-weighted sampling), `dequantize_levels` (set before fit for a density likelihood on
+quantised images: the batches are dequantized before the objective sees them) and `after_training(splits)` (after the best weights are restored,
 for ex-post steps such as the RAE's Gaussian mixture on the training codes).
 
 That is enough for the `elbo` and `iwae` columns (for a conditional model: `elbo_cond`,
@@ -46,6 +47,9 @@ class LatentModel(L.LightningModule):
     likelihood = "bernoulli"
     conditional = False
     train_size: int | None = None  # training images; set by runner.train before fit
+    # L for a density likelihood on quantised images (vaebench.metrics.bpd.training_levels), set by
+    # runner.train: training and validation batches are then (q + u) / L, u ~ U[0, 1) fresh each batch
+    dequantize_levels: int | None = None
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, num_classes: int, lr: float):
         super().__init__()
@@ -74,10 +78,19 @@ class LatentModel(L.LightningModule):
         state) and this rank takes its rows, rank::world, as TensorBatches deals them: a DDP
         step then sees exactly the noise of a single-device step, not a per-rank copy of it.
         """
+        return self._global_draw(torch.randn, t)
+
+    def _global_draw(self, draw, t: torch.Tensor) -> torch.Tensor:
         if self._shard is None:
-            return torch.randn_like(t)
+            return draw(t.shape, device=t.device, dtype=t.dtype)
         rank, world, rows = self._shard
-        return torch.randn((rows, *t.shape[1:]), device=t.device, dtype=t.dtype)[rank::world]
+        return draw((rows, *t.shape[1:]), device=t.device, dtype=t.dtype)[rank::world]
+
+    def dequantized(self, x: torch.Tensor) -> torch.Tensor:
+        """(q + u) / L for images x = q / (L - 1), u ~ U[0, 1) drawn like `noise_like` (the global
+        batch's rows under DDP), L = `dequantize_levels`."""
+        levels = self.dequantize_levels
+        return ((x * (levels - 1)).round() + self._global_draw(torch.rand, x)) / levels
 
     # ---- Lightning
     def _sharded_objective(self, batch) -> tuple[dict, float, int]:
@@ -87,6 +100,8 @@ class LatentModel(L.LightningModule):
         if world > 1:  # the global batch had world * n_local / weight rows
             self._shard = (self.trainer.global_rank, world, round(world * len(x) / weight))
         try:
+            if self.dequantize_levels:
+                x = self.dequantized(x)
             return self.objective(x, y), weight, world
         finally:
             self._shard = None

@@ -30,7 +30,6 @@ from vaebench.models.networks import Decoder, Encoder
 
 ETA_LR_FACTOR = 10.0  # Adam's step on log eta, relative to the protocol's lr (docs/likelihood.md)
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
-DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")  # densities on [0, 1]^D: these get `bpd`
 
 
 class VAE(LatentModel):

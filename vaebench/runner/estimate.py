@@ -1,14 +1,21 @@
 """How long a sweep will take on this machine: measured throughput times each run's work.
 
-A run's work is counted in images: images to train (max_steps x batch, else max_epochs x the
-train split, in whole epochs), the validation split once per epoch, and the test split for the
-bounds (with `iwae_k` importance samples each). The seconds per image are measured here, with
-the run's own network, batch size, device and thread count: a few optimizer steps for training
-(and one k-sample bound on a small test batch for evaluation), once per (dataset, model). PCA
-is timed fitting a subset of the train split. FID, disentanglement scores and figures are not
-counted, and early stopping can end a run before max_epochs, so the figure is an upper bound
-on training and a rough one overall; the live ETA (`runner.progress`) corrects it by how fast
-the sweep really goes.
+A run's work, counted per image and timed here with the run's own network, batch sizes,
+device, thread count and the code that does the work:
+  * training: max_steps x batch (else max_epochs x the train split, in whole epochs), timed as
+    a few optimizer steps; the validation split once per epoch, timed as the objective;
+  * evaluation: the test split encoded and decoded (mse, codes), the bound pass timed as
+    `runner.evaluate.chunk_bounds` on one chunk of the size evaluation uses (so its k, the
+    CVAE's label marginal and the dequantization are all in it), the train split encoded for
+    the probe and the probe's fit (timed on a subset and scaled);
+  * FID: per sample source (prior samples; fitted Gaussian and mixture for deterministic
+    models; reconstructions) n decodes and n backbone feature passes, the mixture's fit, and the
+    reference features once per sweep and data set.
+PCA is timed fitting two subset sizes. Disentanglement scores and figures are not counted (a
+note says so where a suite has them). Measured once per (dataset, model) at its largest latent
+dim, so smaller dims are over-estimated a little; early stopping can end runs before
+max_epochs, so the total is an upper bound. The live ETA (`runner.progress`) corrects it by how
+fast the sweep really goes.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from vaebench.config import RunSpec
 from vaebench.data.base import Splits, pixels
 
 TRAIN_STEPS = 3  # timed optimizer steps (after two warm-up steps); their median counts
 PCA_SUBSET = 2_000  # train images PCA is timed on
-EVAL_BATCH = 8  # test images the k-sample bound is timed on
+PROBE_SUBSET = 5_000  # codes the probe's fit (and the code mixture's) is timed on, then scaled to the train split
+FEATURE_IMAGES = 500  # images the FID backbone and the sample decoder are timed on
 RUN_OVERHEAD_S = 1.0  # Trainer set-up, checkpoints, the record: per Lightning run
 LONG_S = 3600.0  # longer than this on a CPU: suggest a GPU or a smaller suite
 
@@ -36,9 +45,17 @@ class Rates:
 
     train: float  # one image through forward + backward + optimizer step
     forward: float  # one image through the objective without gradients (validation)
-    bound: float  # one test image's k-sample bound (0 for models without one)
+    bound: float  # one test image's bound columns (`chunk_bounds`; 0 for models without bounds)
     fit: float = 0.0  # PCA: seconds per train image of the fit
     fit_const: float = 0.0  # PCA: seconds of the fit that do not grow with the data (eigh)
+    encode: float = 0.0  # one image encoded (the probe's train codes)
+    reconstruct: float = 0.0  # one image encoded and decoded (mse, codes, fid_recon)
+    probe: float = 0.0  # the probe's fit, per train code
+    decode: float = 0.0  # one FID sample decoded
+    features: float = 0.0  # one image through the FID backbone (0: no FID)
+    fid_sources: int = 0  # FID sample sources besides the reconstructions (prior; fitted, mixture)
+    mixture: float = 0.0  # the code mixture's fit per train code (deterministic models)
+    reference: float = 0.0  # the reference (test split) features, once per sweep and data set
 
 
 @dataclass
@@ -56,10 +73,11 @@ class Estimate:
     seconds: dict[str, float | None] = field(default_factory=dict)
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
+    shared_s: float = 0.0  # work done once per sweep, not per run (FID reference features)
 
     @property
     def total(self) -> float:
-        return sum(s for s in self.seconds.values() if s is not None)
+        return self.shared_s + sum(s for s in self.seconds.values() if s is not None)
 
     @property
     def unknown(self) -> int:
@@ -153,7 +171,8 @@ def _measure(spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
         # subset sizes and keep the per-image slope and the constant
         n = min(len(splits.train_x) // 2, PCA_SUBSET)
         t1, t2 = (_timed(lambda m=m: model.fit(splits.train_x[:m]), device) for m in (n, 2 * n))
-        return Rates(0.0, 0.0, 0.0, fit=max(t2 - t1, t2 / 20) / n, fit_const=max(0.0, 2 * t1 - t2))
+        rates = Rates(0.0, 0.0, 0.0, fit=max(t2 - t1, t2 / 20) / n, fit_const=max(0.0, 2 * t1 - t2))
+        return _with_evaluation(rates, model, spec, splits, device)
     model.to(device)
     model.train_size = len(splits.train_x)  # as runner.train sets it (beta_tcvae's TC needs it)
     b = min(p.batch_size, len(splits.train_x))
@@ -169,19 +188,87 @@ def _measure(spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
     step()  # warm-up: allocator, kernels
     step()
     train = statistics.median(_timed(step, device) for _ in range(TRAIN_STEPS)) / b
+    model.eval()
     with torch.no_grad():
         forward = _timed(lambda: model.objective(x, y), device) / b
-        xt, yt = pixels(splits.test_x[:EVAL_BATCH]).to(device), splits.test_y[:EVAL_BATCH].to(device)
-        bound = _timed(lambda: model.log_likelihood_bound(xt, yt, k=p.iwae_k), device) / len(xt)
-    return Rates(train, forward, bound)
+    return _with_evaluation(Rates(train, forward, 0.0), model, spec, splits, device)
+
+
+def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
+    """`rates` with evaluation's and FID's per-image costs, timed with the code that evaluates."""
+    from vaebench.metrics.code_gmm import fit_code_gmm
+    from vaebench.metrics.fid import applicable_metrics, model_kind
+    from vaebench.metrics.probe import probe_accuracy
+    from vaebench.metrics.bpd import quantization_levels
+    from vaebench.runner.evaluate import (
+        BoundContext,
+        bound_chunk,
+        bound_kind,
+        bpd_kind,
+        chunk_bounds,
+        decodes_per_image,
+        label_log_prior,
+    )
+
+    p = spec.protocol
+    out = dict(rates.__dict__)
+    nb = min(p.eval_batch_size, len(splits.test_x))
+    xt, yt = pixels(splits.test_x[:nb]).to(device), splits.test_y[:nb].to(device)
+    with torch.no_grad():
+        out["reconstruct"] = _timed(lambda: model.decode(model.encode(xt, yt)[0], yt), device) / nb
+        out["encode"] = _timed(lambda: model.encode(xt, yt), device) / nb
+        kind = bound_kind(model, xt[:1], yt[:1])
+        if kind in ("terms", "bound"):
+            cond = bool(model.conditional)
+            chunk = bound_chunk(device, decodes_per_image(p.iwae_k, cond, splits.num_classes), p.eval_batch_size,
+                                len(splits.test_x))
+            levels = quantization_levels(splits.test_x[:nb])
+            ctx = BoundContext(kind, cond, p.iwae_k, 0, levels if bpd_kind(model, kind, levels) == "iwae" else None,
+                               splits.num_classes, label_log_prior(splits.train_y, splits.num_classes) if cond else None)
+            index = torch.arange(chunk, device=device)
+            chunk_bounds(model, ctx, xt[:chunk], yt[:chunk], index)  # warm-up
+            out["bound"] = _timed(lambda: chunk_bounds(model, ctx, xt[:chunk], yt[:chunk], index), device) / chunk
+    gen = torch.Generator().manual_seed(0)
+    m = min(PROBE_SUBSET, len(splits.train_x))
+    d = max(1, spec.latent_dim)
+    codes = torch.randn(m, d, generator=gen, dtype=torch.float64)
+    labels = splits.train_y[:m].numpy()
+    with threadpool_limits(limits=1):  # as evaluation fits it
+        out["probe"] = _timed(lambda: probe_accuracy(codes.numpy(), labels, codes[:100].numpy(), labels[:100]), device) / m
+    if p.fid_backbone != "none":
+        from vaebench.metrics.fid_backbone import fid_unavailable, get_backbone
+
+        if not fid_unavailable(splits, p.fid_backbone):
+            bb = get_backbone(splits, p.fid_backbone)
+            nf = min(FEATURE_IMAGES, len(splits.test_x))
+            xf = pixels(splits.test_x[:nf]).to(device)
+            with torch.no_grad():
+                module = bb.module.to(device)
+                out["features"] = _timed(lambda: module(xf), device) / nf  # as the FID metric calls it
+                z = torch.randn(nf, d, generator=gen).to(device)
+                zd = z.double() if not isinstance(model, torch.nn.Module) else z
+                out["decode"] = _timed(lambda: model.decode(zd, yt[:nf] if model.conditional else None), device) / nf
+            names = applicable_metrics(model, model_kind(model, xt[:1], yt[:1]))
+            out["fid_sources"] = len(names) - 1
+            if "fid_samples_gmm" in names:
+                out["mixture"] = _timed(lambda: fit_code_gmm(codes), device) / m
+            out["reference"] = out["features"] * len(splits.test_x)
+    return Rates(**out)
 
 
 def run_seconds(spec: RunSpec, splits: Splits, rates: Rates, epochs_done: int = 0) -> float:
+    """One run's expected seconds (without the FID reference features, counted once per sweep)."""
     work = run_work(spec, splits, epochs_done)
-    if rates.fit:  # PCA: its fit (its evaluation is closed-form and quick)
-        return rates.fit_const + rates.fit * len(splits.train_x)
-    return (RUN_OVERHEAD_S + rates.train * work.train_images + rates.forward * work.val_images
-            + (rates.bound + rates.forward) * work.test_images)
+    n_train, n_test = len(splits.train_x), work.test_images
+    n_fid = spec.protocol.fid_samples or n_test
+    evaluation = (rates.reconstruct * n_test + rates.bound * n_test + (rates.encode + rates.probe) * min(n_train, 60_000))
+    fid = 0.0
+    if rates.features:
+        fid = (rates.fid_sources * n_fid * (rates.decode + rates.features) + n_test * rates.features
+               + rates.mixture * n_train)
+    if rates.fit:  # PCA: its fit, then the evaluation of any model
+        return rates.fit_const + rates.fit * n_train + evaluation + fid
+    return (RUN_OVERHEAD_S + rates.train * work.train_images + rates.forward * work.val_images + evaluation + fid)
 
 
 def estimate(runs: list[RunSpec], data: dict, accelerator: str = "auto",
@@ -202,8 +289,16 @@ def estimate(runs: list[RunSpec], data: dict, accelerator: str = "auto",
         except Exception as exc:  # a plug-in without `objective`, a model that cannot be built here
             rates[key] = None
             out.notes.append(f"{spec.model.name} on {spec.dataset}: not measured ({type(exc).__name__}: {exc})")
+    references: dict[str, float] = {}
     for spec in runs:
         r = rates[(spec.dataset_spec, spec.model)]
         done = (epochs_done or {}).get(spec.run_id, 0)
         out.seconds[spec.run_id] = None if r is None else run_seconds(spec, data[spec.dataset_spec], r, done)
+        if r is not None and r.reference:
+            references.setdefault(str(spec.dataset_spec), r.reference)
+    out.shared_s = sum(references.values())
+    if any(getattr(data[s.dataset_spec], "ground_truth", None) is not None for s in runs):
+        out.notes.append("disentanglement scores are not counted")
+    if any(s.protocol.patience for s in runs):
+        out.notes.append("an upper bound: early stopping can end runs before max_epochs")
     return out

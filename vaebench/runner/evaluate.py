@@ -45,6 +45,7 @@ from torchmetrics.aggregation import MeanMetric
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
 from vaebench.metrics.bpd import (
+    DENSITY_LIKELIHOODS,
     bits_per_dim,
     dequantize,
     ppca_expected_log_density,
@@ -179,9 +180,6 @@ BOUND_NAMES = {  # bound kind, conditional -> the columns it fills
     ("gaussian", True): ("ppca_ll",),
 }
 
-DENSITY_LIKELIHOODS = ("gaussian", "continuous_bernoulli")
-
-
 def bpd_kind(model, kind: str | None, levels: int | None) -> str | None:
     """"iwae" (a VAE-family model with a density likelihood), "ppca" (exact) or None: how `bpd` is estimated."""
     if levels is None:
@@ -193,12 +191,56 @@ def bpd_kind(model, kind: str | None, levels: int | None) -> str | None:
     return None
 
 
-def bound_chunk(device: torch.device, k: int, batch: int, n: int) -> int:
-    """Test images per bound call: DECODES_PER_CALL[device type] // k decodes, at most `batch`,
-    and at least 8 calls over the n images so that up to 8 DDP ranks all get work. The noise is
-    keyed by image, so the chunk changes no number beyond the float32 network's round-off."""
+def decodes_per_image(k: int, conditional: bool, num_classes: int) -> int:
+    """Decoder calls the bound pass makes per test image: k, plus the label marginal's m per label."""
+    return k + (num_classes * other_label_samples(k) if conditional else 0)
+
+
+def bound_chunk(device: torch.device, decodes: int, batch: int, n: int) -> int:
+    """Test images per bound call: DECODES_PER_CALL[device type] // `decodes` (per image), at
+    most `batch`, and at least 8 calls over the n images so that up to 8 DDP ranks all get work.
+    The noise is keyed by image, so the chunk changes no number beyond the float32 network's
+    round-off."""
     per_call = DECODES_PER_CALL.get(device.type, DECODES_PER_CALL["cuda"])
-    return max(1, min(batch, per_call // k, -(-n // 8)))
+    return max(1, min(batch, per_call // decodes, -(-n // 8)))
+
+
+@dataclass(frozen=True)
+class BoundContext:
+    """What a chunk of bound computations needs besides the images: the bound kind, whether the
+    model is conditional, k, the evaluation seed, the quantisation levels when the bounds are on
+    dequantized images (else None), and the label prior of a conditional model."""
+
+    kind: str
+    conditional: bool
+    k: int
+    seed: int
+    dequantize_levels: int | None
+    num_classes: int
+    log_prior: torch.Tensor | None
+
+
+def chunk_bounds(model, ctx: BoundContext, xb, yb, index) -> dict[str, torch.Tensor]:
+    """The per-image bound columns of one chunk of test images (`index`: their test-set rows),
+    in float64: the whole of evaluation's k-sample pass, also what runner.estimate times."""
+    levels, sfx = ctx.dequantize_levels, "_cond" if ctx.conditional else ""
+    xe = dequantize(xb, levels, ctx.seed, index) if levels else xb
+    t = _keyed_bounds(model, ctx.kind, xe, yb if ctx.conditional else None, index, ctx.k, ctx.seed)
+    out = {}
+    if ctx.kind == "terms":
+        out["elbo" + sfx] = -(t["rec_nll"] + t["kl"]).double()
+        out["rec_nll" + sfx] = t["rec_nll"].double()
+        out["kl" + sfx] = t["kl"].double()
+    else:
+        out["elbo" + sfx] = _per_image_bound(model, xe, yb, index, 1, ctx.seed)
+    out["iwae" + sfx] = log_p = t["iwae"].double()
+    if ctx.conditional:
+        m = other_label_samples(ctx.k)
+        every = _every_label(model, ctx.kind, xe, index, m, ctx.seed + MARGINAL_SEED_OFFSET, ctx.num_classes)
+        out["iwae"] = log_p = stratified_marginal(t["iwae"], ctx.k, every, m, yb, ctx.log_prior)
+    if levels:
+        out["bpd"] = bits_per_dim(log_p, xb[0].numel(), levels)
+    return out
 
 
 @dataclass
@@ -277,28 +319,14 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None,
     # images dequantized with one keyed uniform draw each (vaebench.metrics.bpd), so that one
     # k-sample pass gives elbo, iwae and bpd (= iwae in bits/dim)
     if kind in ("terms", "bound"):
-        chunk = bound_chunk(device, k, bs, len(test_x))
-        m = other_label_samples(k)
+        chunk = bound_chunk(device, decodes_per_image(k, cond, splits.num_classes), bs, len(test_x))
+        ctx = BoundContext(kind, cond, k, eval_seed, levels if bpd_how == "iwae" else None, splits.num_classes, log_prior)
         for i, (xb, yb) in enumerate(_batches(test_x, test_y, chunk)):
             if i % world != rank:
                 continue
             index = torch.arange(i * chunk, i * chunk + len(xb), device=device)
-            xe = dequantize(xb, levels, eval_seed, index) if bpd_how == "iwae" else xb
-            t = _keyed_bounds(model, kind, xe, yb if cond else None, index, k, eval_seed)
-            if kind == "terms":
-                means["elbo" + sfx].update(-(t["rec_nll"] + t["kl"]).double())
-                means["rec_nll" + sfx].update(t["rec_nll"].double())
-                means["kl" + sfx].update(t["kl"].double())
-            else:
-                means["elbo" + sfx].update(_per_image_bound(model, xe, yb, index, 1, eval_seed))
-            means["iwae" + sfx].update(t["iwae"].double())
-            log_p = t["iwae"]
-            if cond:
-                every = _every_label(model, kind, xe, index, m, eval_seed + MARGINAL_SEED_OFFSET, splits.num_classes)
-                log_p = stratified_marginal(t["iwae"], k, every, m, yb, log_prior)
-                means["iwae"].update(log_p)
-            if bpd_how == "iwae":
-                means["bpd"].update(bits_per_dim(log_p, xb[0].numel(), levels))
+            for name, values in chunk_bounds(model, ctx, xb, yb, index).items():
+                means[name].update(values)
 
     test_codes = _gather_in_order(codes, world)
     metrics = {name: float(means[name].compute()) for name in names}

@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
+from vaebench.metrics.bpd import training_levels
 from vaebench.runner.fit_cache import fit_closed_form
 from vaebench.store import temp_name
 
@@ -348,6 +349,7 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
     trainer = make_trainer(protocol, launch, callbacks=callbacks, logger=logger)
     data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed)
     model.train_size = len(splits.train_x)
+    model.dequantize_levels = training_levels(model, splits.train_x)
     try:
         trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
     finally:
