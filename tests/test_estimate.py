@@ -108,3 +108,26 @@ def test_eta_corrects_the_estimate_by_observed_speed():
     assert eta_seconds(100, 100, 50) == 0
     # nothing done yet: the estimate itself
     assert eta_seconds(1000, 0, 0) == pytest.approx(1000)
+
+
+def test_estimate_check_benchmark_runs_a_suite_and_reports_the_ratio(tmp_path):
+    """benchmarks/estimate_check.py end to end on a digits suite of two runs."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text("name: tiny\ndatasets: [digits]\nmodels: [pca, {name: cvae, likelihood: continuous_bernoulli}]\n"
+                     "latent_dims: [2]\nseeds: [0]\nprotocol: {max_steps: 5, iwae_k: 4, num_threads: 1, fid_backbone: none}\n")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "estimate_check.py"
+    out = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, str(script), str(suite), "--out", str(tmp_path / "runs"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["runs"] == 2 and result["estimate_s"] > 0 and result["wall_s"] > 0
+    assert "estimate / wall" in done.stdout
+    again = subprocess.run([sys.executable, str(script), str(suite), "--out", str(tmp_path / "runs")],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "not empty" in again.stderr

@@ -9,11 +9,15 @@ from __future__ import annotations
 # higher is better, False = lower is better, None = informational (no arrow in the table, never
 # gated by compare; INFORMATIONAL_WHY says why for each)
 METRICS: dict[str, tuple[bool | None, str]] = {
-    "elbo": (True, "ELBO on log p(x), nats/image (the model's likelihood: Bernoulli unless its label names another). Empty for the CVAE: a marginal ELBO needs a "
+    "elbo": (True, "ELBO on log p(x), nats/image (the model's likelihood: Bernoulli unless its label names another; a density likelihood's "
+                   "bound is on the test images dequantized as for `bpd`, so its elbo/iwae are log-densities of (q + u) / L, "
+                   "not comparable across likelihoods: only `bpd` is). Empty for the CVAE: a marginal ELBO needs a "
                    "q(y|x), which the CVAE has not; its bound on log p(x) is `iwae`, its bounds given the label are `*_cond`. "
                    "Empty for models with no likelihood (AE, WAE, RAE; PCA reports `ppca_ll`)"),
-    "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image; CVAE: log sum_y p(y) p_k(x|y), "
-                   "p(y) = train label frequencies, p_k(x|y) the k-sample importance-weighted estimate; empty for AE, WAE, RAE"),
+    "iwae": (True, "importance-weighted bound on log p(x) with k samples, nats/image (dequantized test images for a density likelihood); "
+                   "CVAE: log sum_y p(y) p_hat(x|y) by stratified importance sampling over the labels (the test label's stratum "
+                   "k + m samples, every other label's m = max(1, k // 64)), p(y) = train label frequencies, still a lower bound; "
+                   "empty for AE, WAE, RAE"),
     "elbo_cond": (True, "CVAE: ELBO on log p(x|y) given the true label, nats/image (the label is given: not comparable with `elbo`)"),
     "iwae_cond": (True, "CVAE: k-sample importance-weighted bound on log p(x|y) given the true label, nats/image"),
     "rec_nll": (None, "-E_q log p(x|z), nats/image"),
@@ -26,8 +30,8 @@ METRICS: dict[str, tuple[bool | None, str]] = {
     "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
     "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
     "bpd": (False, "bits/dim of the quantised test images under uniform dequantization: -(E_u log p((q+u)/L) - D log L) / "
-                   "(D log 2), L = 256 for 8-bit data (17 for digits: per digits level); from the k-sample IWAE bound "
-                   "(CVAE: its label marginal) or exact (PPCA); only for likelihoods with a density (docs/likelihood.md); empty for AE, WAE, RAE"),
+                   "(D log 2), L = 256 for 8-bit data (17 for digits: per digits level); the `iwae` column in bits/dim "
+                   "(one k-sample pass on the dequantized images; CVAE: its label marginal) or exact (PPCA); only for likelihoods with a density (docs/likelihood.md); empty for AE, WAE, RAE"),
 }
 
 # Disentanglement scores (data sets with ground-truth factors; drawn from the whole factor
