@@ -58,9 +58,9 @@ from vaebench.metrics.noise import image_generator, image_normals
 from vaebench.metrics.probe import probe_accuracy
 
 PROBE_MAX_TRAIN = 60_000  # the probe fits on at most this many train codes (all of digits and Fashion)
-# decodes per bound call, by device type: a CPU's caches favour small calls (measured by
-# benchmarks/eval_cost.py: 65,536 decodes per call took 3-4x the time of 64 calls of 1,024),
-# a GPU needs large ones to fill it
+# decodes per bound call, by device type: a CPU's caches favour small calls (benchmarks/
+# bound_chunk.py: one call of 65,536 decodes took 3-4x the time of 64 calls of 1,024), a GPU
+# needs large ones to fill it (the CUDA figure is not measured on a GPU yet)
 DECODES_PER_CALL = {"cpu": 1024, "cuda": 65_536}
 MARGINAL_SAMPLES_DIVISOR = 64  # the CVAE marginal's other labels get max(1, k // 64) samples each
 MARGINAL_SEED_OFFSET = 52_711  # their noise stream, apart from the test label's k samples
