@@ -38,3 +38,35 @@ def environment(device: str = "cpu") -> dict:
                    compute_capability=f"{props.major}.{props.minor}", multiprocessors=props.multi_processor_count,
                    driver=nvidia_smi("driver_version"))
     return env
+
+
+def device_check() -> dict:
+    """The environment, plus whether CUDA works: a float32 matrix product on the GPU and its rate."""
+    import time
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    result = {"cuda_available": cuda, **environment("cuda" if cuda else "cpu")}
+    if cuda:
+        a = torch.randn(4096, 4096, device="cuda")
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(10):
+            b = a @ a
+        torch.cuda.synchronize()
+        result["fp32_matmul_tflops"] = 10 * 2 * 4096**3 / (time.perf_counter() - start) / 1e12
+        result["matmul_finite"] = bool(torch.isfinite(b).all())
+    return result
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    check = device_check()
+    text = json.dumps(check, indent=1)
+    print(text)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            f.write(text)

@@ -227,13 +227,14 @@ def main(argv=None) -> int:
         except Exception as exc:  # one mode failing (e.g. CUDA graphs) must not lose the others
             results["modes"][mode] = {"mode": mode, "error": f"{type(exc).__name__}: {exc}"[:2000]}
             print(f"{mode}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            continue
-        results["modes"][mode] = r
-        print(f"{results['environment'].get('gpu', device)} {mode} batch {r['batch']}: plain {r['plain_img_s']:,.0f} img/s, "
-              f"vaebench {r['vaebench_img_s']:,.0f} img/s, ratio {r['ratio']:.3f}", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+            r = None
+        if r is not None:
+            results["modes"][mode] = r
+            print(f"{results['environment'].get('gpu', device)} {mode} batch {r['batch']}: plain {r['plain_img_s']:,.0f} img/s, "
+                  f"vaebench {r['vaebench_img_s']:,.0f} img/s, ratio {r['ratio']:.3f}", flush=True)
+        if args.json:  # after every mode: a later one stopped by a time budget keeps the earlier ones
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results["modes"].values()) else 1
 
 
