@@ -117,3 +117,12 @@ def test_bf16_training_stays_close_to_fp32(digits):
     a, b = results["32-true"], results["bf16-mixed"]
     assert b["elbo"] == pytest.approx(a["elbo"], rel=0.03)
     assert b["mse"] == pytest.approx(a["mse"], rel=0.15)
+
+
+def test_cuda_graph_mode_hands_out_copies_of_the_step_outputs(aot_eager):
+    """reduce-overhead replays overwrite a graph's outputs; logged losses must outlive a step."""
+    model = VAE((1, 8, 8), 2)
+    apply_fast_mode(model, dataclasses.replace(FAST, compile="reduce-overhead"))
+    out = model.compiled_objective(torch.rand(4, 1, 8, 8))
+    assert set(out) == {"loss", "rec_nll", "kl"} and out["loss"].requires_grad
+    undo_compile(model)

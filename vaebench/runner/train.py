@@ -340,6 +340,13 @@ def fused_adam(optimizers, devices=FUSED_ADAM_DEVICES):
     return torch.optim.Adam(groups, **defaults, fused=True)
 
 
+def _copied_outputs(objective):
+    def run(x, y=None):
+        return {k: v.clone() for k, v in objective(x, y).items()}
+
+    return run
+
+
 def apply_fast_mode(model, protocol: Protocol) -> None:
     """The protocol's opt-in speed settings that live on the model, in place (precision is the
     Trainer's): channels_last weights; with `protocol.compile`, the training objective (forward,
@@ -352,7 +359,11 @@ def apply_fast_mode(model, protocol: Protocol) -> None:
     if not protocol.compile:
         return
     if hasattr(model, "compiled_objective"):
-        model.compiled_objective = compiled(model.objective, protocol.compile)
+        objective = compiled(model.objective, protocol.compile)
+        if protocol.compile == "reduce-overhead":  # CUDA graphs: the next replay overwrites outputs,
+            model.compiled_objective = _copied_outputs(objective)  # and logged values outlive a step
+        else:
+            model.compiled_objective = objective
     else:
         for child in model.children():
             child.compile(mode=protocol.compile)
