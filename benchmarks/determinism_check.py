@@ -54,16 +54,16 @@ def main(argv=None) -> int:
     for mode in args.modes.split(","):
         try:
             a, b = (trained_weights(splits, mode, args, device) for _ in range(2))
+            diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+            bitwise = all(torch.equal(a[k], b[k]) for k in a)
+            results["modes"][mode] = {"bitwise": bitwise, "max_abs_diff": diff}
+            print(f"{mode}: two trainings {'bitwise identical' if bitwise else f'differ (max |diff| {diff:.3g})'}", flush=True)
         except Exception as exc:
             results["modes"][mode] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-            continue
-        diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
-        bitwise = all(torch.equal(a[k], b[k]) for k in a)
-        results["modes"][mode] = {"bitwise": bitwise, "max_abs_diff": diff}
-        print(f"{mode}: two trainings {'bitwise identical' if bitwise else f'differ (max |diff| {diff:.3g})'}", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+            print(f"{mode}: failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        if args.json:  # after every mode: one stopped by a time budget keeps the earlier ones
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results["modes"].values()) else 1
 
 

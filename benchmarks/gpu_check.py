@@ -77,7 +77,7 @@ def stages(tiny: bool, accelerator: str, work: Path) -> list[tuple[str, list[str
         ]
     return [
         ("device", [py, f"{b}/_env.py", str(work / "device.json")], 60, 10),
-        ("determinism", [py, f"{b}/determinism_check.py", "--steps", "200", "--train-size", "20000", *j("determinism")], 60, 30),
+        ("determinism", [py, f"{b}/determinism_check.py", "--steps", "200", "--train-size", "20000", *j("determinism")], 90, 30),
         ("throughput", [py, f"{b}/throughput.py", "--modes", "fp32", "--steps", "400", "--warmup", "40", "--repeats", "2",
                         *j("throughput")], 75, 30),
         ("fast", [py, f"{b}/throughput.py", "--modes", "fast,fast_cg", "--steps", "300", "--warmup", "30", "--repeats", "1",

@@ -51,7 +51,8 @@ def test_tiny_check_runs_every_stage_end_to_end(tmp_path):
     assert r["fast"]["modes"]["fast"]["protocol"]["deterministic"] is False
     levels = r["concurrency"]["levels"]
     assert set(levels) == {"1", "2"} and all(lv["train_img_s"] > 0 and lv["finished"] == int(k) for k, lv in levels.items())
-    assert levels["2"]["thread_env"]["OMP_NUM_THREADS"] == "1"  # the caller's setting is kept
+    assert "OMP_NUM_THREADS" not in levels["2"]["thread_env"]  # the caller set it (1): the pool keeps it
+    assert levels["2"]["thread_env"]["MKL_NUM_THREADS"] == str(max(1, r["concurrency"]["host_cores"] // 2))
     assert r["suite"]["ok"] == 2 and r["suite"]["checkpoints_left"] == 0
     with tarfile.open(tmp_path / "stages.tar.gz") as tar:
         names = set(tar.getnames())
