@@ -26,7 +26,7 @@ results; rewritten after each stage), `check.log`, `stages.tar.gz` (each stage's
 and `latent_dim.tar.gz` (the suite's records, table, plots and worker logs; no checkpoints):
 four files, no folders, as the device tool brings back. The check stops `--reserve` seconds
 before the budget to pack them. `--tiny` is the same check at a CPU size (a few steps, k = 2,
-small data; the suite stage on the smoke suite's digits, whose evaluation takes seconds where
+small data, torch.compile through the aot_eager backend; the suite stage on the smoke suite's digits, whose evaluation takes seconds where
 Fashion-MNIST's takes minutes on a small CPU), run by tests/test_gpu_check.py so that it is known
 to work before a GPU call.
 """
@@ -98,11 +98,15 @@ def unpack(packed: list[Path], root: Path) -> Path:
     return root
 
 
-def prepare_environment(log) -> dict[str, str]:
+def prepare_environment(log, tiny: bool = False) -> dict[str, str]:
     """Installs the carried wheels (when vaebench's dependencies are missing) and unpacks the
-    carried Fashion-MNIST (when no copy is found); returns the environment for the stages."""
+    carried Fashion-MNIST (when no copy is found); returns the environment for the stages. At
+    the tiny size torch.compile uses the aot_eager backend unless VAEBENCH_COMPILE_BACKEND says
+    otherwise (the same graph capture; inductor's kernel generation takes minutes on a small CPU)."""
     env = {**os.environ, "VAEBENCH_OFFLINE": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1",
            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")}
+    if tiny:
+        env.setdefault("VAEBENCH_COMPILE_BACKEND", "aot_eager")
     paths = [str(ROOT)]
     wheels = sorted((CARRIED / "wheels").glob("*.whl"))
     missing = subprocess.run([sys.executable, "-c", "import jsonschema, yaml, rich, scipy, matplotlib"],
@@ -222,7 +226,7 @@ def main(argv=None) -> int:
         log_file.flush()
 
     summary = {"budget_s": budget, "tiny": args.tiny, "stages": {}, "results": {}}
-    env = prepare_environment(log)
+    env = prepare_environment(log, args.tiny)
     import torch  # after the environment: only to choose the accelerator (no CUDA context is made)
 
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
