@@ -1,23 +1,37 @@
-"""Training throughput: vaebench's own training path against a plain hand-written loop.
+"""Training throughput: vaebench's own training path against a plain hand-written PyTorch loop.
 
-    python benchmarks/throughput.py [--device cuda] [--batch 256] [--steps 400] [--fast] [--model pythae|dlib]
+    python benchmarks/throughput.py [--device cuda] [--modes fp32,fast] [--steps 300] [--warmup 30]
+        [--repeats 2] [--train-size N] [--json PATH]
 
-Both train the same model, from the same initial weights, on data resident on the device, in
-one process, one after the other, and report images/s over the timed steps (after `--warmup`
-steps) and the ratio vaebench / plain. The issue's goal: ratio >= 0.95 at batch 256 fp32, and
->= 100k images/s at batch 1024 with `--fast` (bf16 autocast + channels_last + torch.compile) on
-an H100.
+The network is the `latent_dim` suite's own VAE (vaebench.models.networks' Fashion-MNIST body:
+convs 32-64, FC 256, z = 16, continuous Bernoulli likelihood), built by the registry from the
+suite file. Both sides train it in one process, from the same initial weights, on the same
+resident training split, with the same objective, batch, optimizer and settings:
 
-Models:
-  pythae  pythae's MNIST benchmark VAE on Fashion-MNIST 28x28: encoder convs 128-256-512-1024
-          (4x4, stride 2, BatchNorm, ReLU) -> linear 16-d mean and log-variance; decoder linear ->
-          1024x4x4 -> transposed convs 512-256-1 (BatchNorm, ReLU); Bernoulli likelihood.
-  dlib    vaebench's VAE on dSprites 64x64 (disentanglement_lib's conv net 32-32-64-64, FC 256).
+- the vaebench path is `vaebench.runner.train.train` (Lightning Trainer, TensorBatches, the
+  protocol's precision / compile / determinism settings, divergence checks, epoch-end
+  validation, best-weight selection);
+- the plain loop is a hand-written loop over the same shuffled batches: the model's encoder and
+  decoder, its own `rec_nll` (the likelihood code of vaebench.metrics.elbo) and
+  `gaussian_kl`, Adam.
 
-The vaebench path is `vaebench.runner.train.train` (Lightning Trainer, TensorBatches, the
-protocol's precision/compile settings) with one epoch of `--steps` steps and no validation
-cost in the timed window (a callback times the training batches only). Absolute numbers only
-from the GPU machine; on CPU use small --steps and read the ratio only.
+Modes (each a batch size and a protocol):
+  fp32     batch 256, float32, the default (deterministic) mode
+  fast     batch 1024, the `--fast` protocol: bf16 autocast, channels_last, the objective as one
+           compiled region (static shapes: last partial batch dropped), fused Adam on CUDA,
+           cuDNN autotuning, no deterministic-kernel constraint
+  fast_cg  as fast with torch.compile's reduce-overhead mode (CUDA graphs); not what `--fast`
+           sets, measured to decide whether it should
+
+Timing is symmetric: each side synchronises the device once when its timed steps start and
+once when they end (never per batch); the vaebench side's timer pauses over the epoch-end
+validation (the plain loop has none), so images/s counts training steps only on both sides.
+The modes' global flags (cudnn.benchmark, deterministic algorithms) are set for each
+measurement by its mode (the Trainer's own settings; `determinism.apply_mode` for the plain loop)
+and restored afterwards, so none leaks into the next measurement. Repeats alternate which side
+goes first; the best of each is reported, with every value. Goals on one GPU (issue 23):
+ratio >= 0.95 at fp32 batch 256; fast >= 100,000 images/s. Absolute numbers only from the GPU
+machine; on CPU read the ratio at a small `--train-size` and `--steps`.
 """
 
 from __future__ import annotations
@@ -25,169 +39,203 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import sys
 import time
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
-from torch import nn
 
-from vaebench.config import Protocol
-from vaebench.models.base import LatentModel
-from vaebench.models.vae import VAE
-from vaebench.runner.train import Launch, train
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import environment  # noqa: E402
 
+from vaebench.config import Protocol, load_suite  # noqa: E402
+from vaebench.data import load_dataset  # noqa: E402
+from vaebench.data.base import pixels  # noqa: E402
+from vaebench.metrics.elbo import gaussian_kl  # noqa: E402
+from vaebench.models.registry import build_model  # noqa: E402
+from vaebench.runner import determinism  # noqa: E402
+from vaebench.runner.train import Launch, compiled, train  # noqa: E402
 
-class PythaeEncoder(nn.Module):
-    def __init__(self, latent_dim: int):
-        super().__init__()
-        layers, prev = [], 1
-        for ch in (128, 256, 512, 1024):
-            layers += [nn.Conv2d(prev, ch, 4, 2, 1), nn.BatchNorm2d(ch), nn.ReLU()]
-            prev = ch
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(1024, 2 * latent_dim)
-
-    def forward(self, x, cond=None):
-        return self.head(self.body(x))
+FAST = {"precision": "bf16-mixed", "compile": "default", "channels_last": True, "deterministic": False}
+MODES = {
+    "fp32": (256, {}),
+    "fast": (1024, FAST),
+    "fast_cg": (1024, {**FAST, "compile": "reduce-overhead"}),
+}
 
 
-class PythaeDecoder(nn.Module):
-    def __init__(self, latent_dim: int):
-        super().__init__()
-        self.fc = nn.Linear(latent_dim, 1024 * 4 * 4)
-        self.body = nn.Sequential(
-            nn.ConvTranspose2d(1024, 512, 3, 2, padding=1), nn.BatchNorm2d(512), nn.ReLU(),
-            nn.ConvTranspose2d(512, 256, 3, 2, padding=1, output_padding=1), nn.BatchNorm2d(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, 1, 3, 2, padding=1, output_padding=1),
-        )
-
-    def forward(self, z, cond=None):
-        return self.body(self.fc(z).view(-1, 1024, 4, 4))
+def suite_vae(splits, latent_dim: int):
+    """The latent_dim suite's VAE (its model parameters: the continuous Bernoulli likelihood)."""
+    suite = load_suite("latent_dim")
+    spec = next(m for m in suite.models if m.name == "vae")
+    return build_model(spec, splits.image_shape, latent_dim, splits.num_classes, suite.protocol.lr), suite.protocol.lr
 
 
-class PythaeConvVAE(VAE):
-    """vaebench's VAE objective with pythae's MNIST benchmark networks."""
-
-    def __init__(self, image_shape=(1, 28, 28), latent_dim: int = 16, num_classes: int = 10, lr: float = 1e-3, beta: float = 1.0):
-        LatentModel.__init__(self, image_shape, latent_dim, num_classes, lr)
-        self.beta = beta
-        self.encoder = PythaeEncoder(latent_dim)
-        self.decoder = PythaeDecoder(latent_dim)
-
-
-def load_data(model: str, device):
-    if model == "pythae":
-        from vaebench.data import load_dataset
-
-        s = load_dataset("fashion_mnist")
-        return s, s.train_x.to(device)
-    from vaebench.data.dsprites import load_dsprites_splits
-
-    s = load_dsprites_splits(subsample=120_000)
-    return s, s.train_x.to(device)
+def subset(splits, n: int | None):
+    """The splits with at most n training and n // 10 (>= 100) validation images (CPU sizes)."""
+    if not n:
+        return splits
+    nv = max(100, n // 10)
+    return dataclasses.replace(splits, train_x=splits.train_x[:n], train_y=splits.train_y[:n],
+                               val_x=splits.val_x[:nv], val_y=splits.val_y[:nv])
 
 
-def build(model: str, latent_dim: int, seed: int):
-    torch.manual_seed(seed)
-    if model == "pythae":
-        return PythaeConvVAE(latent_dim=latent_dim)
-    return VAE((1, 64, 64), latent_dim, num_classes=3, lr=1e-3)
-
-
-def _sync(device):
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def plain_loop(net, x, batch: int, steps: int, warmup: int, fast: bool, device) -> float:
-    """The hand-written reference: resident data, Adam, the VAE loss; images/s over the timed steps."""
-    net = net.to(device).train()
-    if fast:
-        net = net.to(memory_format=torch.channels_last)
-        net.encoder.compile()
-        net.decoder.compile()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    g = torch.Generator(device="cpu").manual_seed(0)
-    order = torch.randperm(len(x), generator=g).to(device)
-    start = None
-    for step in range(warmup + steps):
-        if step == warmup:
-            _sync(device)
-            start = time.perf_counter()
-        i = (step * batch) % (len(x) - batch)
-        xb = x[order[i : i + batch]]
-        xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
-            stats = net.encoder(xb)
-            mu, logvar = stats.chunk(2, dim=1)
-            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-            logits = net.decoder(z)
-            rec = F.binary_cross_entropy_with_logits(logits.float(), xb, reduction="none").flatten(1).sum(1)
-            kl = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
-            loss = (rec + kl).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    _sync(device)
+def protocol_for(mode: str, lr: float, warmup: int, steps: int, n_train: int, batch: int | None = None) -> Protocol:
+    batch, changes = batch or MODES[mode][0], MODES[mode][1]
+    per_epoch = n_train // batch if changes.get("compile") else math.ceil(n_train / batch)
+    epochs = math.ceil((warmup + steps) / max(1, per_epoch)) + 1
+    return Protocol(lr=lr, batch_size=batch, max_epochs=epochs, max_steps=warmup + steps, patience=0,
+                    eval_batch_size=1000, **changes)
+
+
+def plain_loop(model, x: torch.Tensor, protocol: Protocol, warmup: int, steps: int, device: torch.device) -> float:
+    """The hand-written reference; images/s over the timed steps."""
+    determinism.apply_mode(protocol.deterministic)
+    model = model.to(device).train()
+    if protocol.channels_last:
+        model.to(memory_format=torch.channels_last)
+    fused = bool(protocol.compile) and device.type == "cuda"
+    opt = torch.optim.Adam(model.parameters(), lr=protocol.lr, **({"fused": True} if fused else {}))
+
+    def objective(xb):
+        mu, logvar = model.encoder(xb).chunk(2, dim=1)
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        return (model.rec_nll(model.decoder(z), xb) + gaussian_kl(mu, logvar)).mean()
+
+    loss_fn = compiled(objective, protocol.compile) if protocol.compile else objective
+    bf16 = protocol.precision == "bf16-mixed"
+    batch, n = protocol.batch_size, len(x)
+    starts = [s for s in range(0, n, batch) if n - s >= (batch if protocol.compile else 1)]
+    step, epoch, start = 0, 0, None
+    while step < warmup + steps:
+        g = torch.Generator().manual_seed(epoch)  # TensorBatches' shuffle of epoch e (seed 0)
+        order = torch.randperm(n, generator=g).to(device)
+        for s in starts:
+            if step == warmup:
+                sync(device)
+                start = time.perf_counter()
+            xb = pixels(x[order[s : s + batch]])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(xb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step == warmup + steps:
+                break
+        epoch += 1
+    sync(device)
     return steps * batch / (time.perf_counter() - start)
 
 
 class _Timer(Callback):
-    """Times training batches warmup .. end (no validation, no set-up) on the Trainer's device."""
+    """Training time of steps warmup .. warmup + steps, validation excluded; one device sync at
+    each start and end of a timed stretch (the stretches are cut by epoch-end validation)."""
 
-    def __init__(self, warmup: int):
-        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+    def __init__(self, warmup: int, steps: int):
+        self.warmup, self.last = warmup, warmup + steps
+        self.elapsed, self.since, self.steps, self.paused = 0.0, None, 0, False
+
+    def _start(self, device):
+        sync(device)
+        self.since = time.perf_counter()
+
+    def _stop(self, device):
+        sync(device)
+        self.elapsed += time.perf_counter() - self.since
+        self.since = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup and self.start is None:
-            _sync(pl_module.device)
-            self.start = time.perf_counter()
+        if trainer.global_step == self.warmup and self.since is None and self.steps == 0:
+            self._start(pl_module.device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.start is not None:
-            _sync(pl_module.device)
-            self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+        if self.since is not None and trainer.global_step >= self.last:
+            self._stop(pl_module.device)
+            self.steps = trainer.global_step - self.warmup
+
+    def on_validation_start(self, trainer, pl_module):
+        if self.since is not None:
+            self._stop(pl_module.device)
+            self.paused = True
+
+    def on_validation_end(self, trainer, pl_module):
+        if self.paused:
+            self.paused = False
+            self._start(pl_module.device)
 
 
-def vaebench_path(net, splits, batch: int, steps: int, warmup: int, fast: bool, device) -> float:
-    protocol = Protocol(lr=1e-3, batch_size=batch, max_epochs=1, max_steps=warmup + steps, patience=0,
-                        steps_per_epoch=warmup + steps, eval_batch_size=4096)
-    if fast:
-        protocol = dataclasses.replace(protocol, precision="bf16-mixed", compile="default", channels_last=True)
-    timer = _Timer(warmup)
-    train(net, splits, protocol, seed=0, launch=Launch("gpu" if device.type == "cuda" else "cpu", 1), extra_callbacks=[timer])
-    return timer.steps * batch / (timer.end - timer.start)
+def vaebench_path(model, splits, protocol: Protocol, warmup: int, steps: int, device: torch.device) -> float:
+    timer = _Timer(warmup, steps)
+    train(model, splits, protocol, seed=0, launch=Launch("gpu" if device.type == "cuda" else "cpu", 1), extra_callbacks=[timer])
+    if timer.steps != steps:
+        raise RuntimeError(f"the vaebench path timed {timer.steps} steps, expected {steps}")
+    return steps * protocol.batch_size / timer.elapsed
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--model", choices=["pythae", "dlib"], default="pythae")
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--fast", action="store_true", help="bf16 autocast + channels_last + torch.compile in both paths")
-    ap.add_argument("--repeats", type=int, default=2, help="alternate the two paths this many times; report the best of each")
-    args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    splits, x = load_data(args.model, device)
+def measure(mode: str, splits, args, device: torch.device) -> dict:
     plain, ours = [], []
     for r in range(args.repeats):
-        plain.append(plain_loop(build(args.model, 16 if args.model == "pythae" else 10, r), x, args.batch, args.steps, args.warmup, args.fast, device))
-        ours.append(vaebench_path(build(args.model, 16 if args.model == "pythae" else 10, r), splits, args.batch, args.steps, args.warmup, args.fast, device))
-    result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "model": args.model, "batch": args.batch, "steps": args.steps, "fast": args.fast,
-        "plain_img_s": max(plain), "vaebench_img_s": max(ours), "ratio": max(ours) / max(plain),
-        "all_plain": plain, "all_vaebench": ours,
-    }
-    print(f"{result['device']} {args.model} batch {args.batch}{' fast' if args.fast else ''}: "
-          f"plain {result['plain_img_s']:,.0f} img/s, vaebench {result['vaebench_img_s']:,.0f} img/s, ratio {result['ratio']:.3f}")
-    print(json.dumps(result))
-    return 0
+        for side in (("plain", "vaebench") if r % 2 == 0 else ("vaebench", "plain")):
+            torch.manual_seed(r)  # the same initial weights for both sides of a repeat
+            model, lr = suite_vae(splits, args.latent_dim)
+            protocol = protocol_for(mode, lr, args.warmup, args.steps, len(splits.train_x), args.batch)
+            torch._dynamo.reset()  # each side compiles its own step, inside its warm-up
+            with determinism.restored_flags():
+                if side == "plain":
+                    plain.append(plain_loop(model, splits.train_x.to(device), protocol, args.warmup, args.steps, device))
+                else:
+                    ours.append(vaebench_path(model, splits, protocol, args.warmup, args.steps, device))
+            del model
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    batch, changes = args.batch or MODES[mode][0], MODES[mode][1]
+    return {"mode": mode, "batch": batch, "protocol": changes, "steps": args.steps, "warmup": args.warmup,
+            "plain_img_s": max(plain), "vaebench_img_s": max(ours), "ratio": max(ours) / max(plain),
+            "all_plain": plain, "all_vaebench": ours}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--modes", default="fp32,fast", help=f"comma-separated, of {', '.join(MODES)}")
+    ap.add_argument("--steps", type=int, default=300, help="timed steps per measurement")
+    ap.add_argument("--warmup", type=int, default=30, help="untimed steps first (compilation happens here)")
+    ap.add_argument("--repeats", type=int, default=2, help="measurements per side and mode (alternating order)")
+    ap.add_argument("--batch", type=int, help="one batch size for every mode instead of each mode's own (CPU sizes)")
+    ap.add_argument("--latent-dim", type=int, default=16)
+    ap.add_argument("--train-size", type=int, help="use only this many training images (CPU sizes)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    splits = subset(load_dataset("fashion_mnist"), args.train_size)
+    results = {"benchmark": "throughput", "environment": environment(str(device)), "network": "latent_dim suite VAE "
+               f"(fashion_mnist, z={args.latent_dim}, continuous Bernoulli)", "n_train": len(splits.train_x), "modes": {}}
+    for mode in args.modes.split(","):
+        try:
+            r = measure(mode, splits, args, device)
+        except Exception as exc:  # one mode failing (e.g. CUDA graphs) must not lose the others
+            results["modes"][mode] = {"mode": mode, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+            print(f"{mode}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            r = None
+        if r is not None:
+            results["modes"][mode] = r
+            print(f"{results['environment'].get('gpu', device)} {mode} batch {r['batch']}: plain {r['plain_img_s']:,.0f} img/s, "
+                  f"vaebench {r['vaebench_img_s']:,.0f} img/s, ratio {r['ratio']:.3f}", flush=True)
+        if args.json:  # after every mode: a later one stopped by a time budget keeps the earlier ones
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1))
+    return 0 if all("error" not in r for r in results["modes"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -46,11 +46,13 @@ class Protocol:
     steps_per_epoch: int = 0  # an "epoch" (validation, early stopping) every n steps; 0 = the whole train split
     dci_estimator: str = "fast"  # disentanglement data sets: fast | gbt (disentanglement_lib's)
     disentanglement_sample_scale: float = 1.0  # x disentanglement_lib's sample counts (CPU runs: < 1)
-    # -- the opt-in fast mode (GPU): Lightning precision, torch.compile mode of the encoder and
-    #    decoder ("" = off; default | reduce-overhead (CUDA graphs) | max-autotune), channels_last
+    # -- the opt-in fast mode (GPU): Lightning precision, torch.compile mode of the training
+    #    step ("" = off; default | reduce-overhead (CUDA graphs) | max-autotune), channels_last,
+    #    and whether the run is held to deterministic kernels (vaebench.runner.determinism)
     precision: str = "32-true"
     compile: str = ""
     channels_last: bool = False
+    deterministic: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -62,7 +64,7 @@ class Protocol:
 
 
 _OMITTED_AT_DEFAULT = ("max_steps", "steps_per_epoch", "dci_estimator", "disentanglement_sample_scale",
-                       "precision", "compile", "channels_last")
+                       "precision", "compile", "channels_last", "deterministic")
 _DEFAULT_PROTOCOL = Protocol()
 
 
@@ -401,7 +403,7 @@ def with_overrides(
             raise UserError(f"--max-steps must be >= 1, got {max_steps}")
         protocol_changes["max_steps"] = max_steps
     if fast:
-        protocol_changes.update(precision="bf16-mixed", compile="default", channels_last=True)
+        protocol_changes.update(precision="bf16-mixed", compile="default", channels_last=True, deterministic=False)
     if protocol_changes:
         changes["protocol"] = parse_protocol({**suite.protocol.to_dict(), **protocol_changes}, "command line")
     return apply_set_overrides(dataclasses.replace(suite, **changes), sets)

@@ -22,7 +22,7 @@ def add_parser(subparsers):
     run.add_argument("--max-epochs", type=int, help="override the protocol's maximum epochs")
     run.add_argument("--max-steps", type=int, help="override the protocol's maximum optimizer steps")
     run.add_argument("--fast", action="store_true",
-                     help="opt-in fast mode: bf16 autocast, channels_last, torch.compile (a different run id; GPU)")
+                     help="opt-in fast mode: bf16 autocast, channels_last, one compiled training step, fused Adam, no deterministic-kernel constraint (its own run ids; GPU)")
     run.add_argument("--fid-backbone", choices=["auto", "inception", "classifier", "none"],
                      help="FID features: inception (needs its weights), the dataset's classifier, auto, or none")
     run.add_argument("--set", action="append", metavar="protocol.KEY=VALUE",

@@ -57,6 +57,7 @@ class LatentModel(L.LightningModule):
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.lr = lr
+        self._shard = None  # an instance attribute from the start: a compiled objective guards on it
 
     # ---- conditioning
     def cond(self, y: torch.Tensor | None) -> torch.Tensor | None:
@@ -93,16 +94,20 @@ class LatentModel(L.LightningModule):
         return ((x * (levels - 1)).round() + self._global_draw(torch.rand, x)) / levels
 
     # ---- Lightning
+    # the fast mode's compiled objective (runner.train.apply_fast_mode), used for training steps
+    compiled_objective = None
+
     def _sharded_objective(self, batch) -> tuple[dict, float, int]:
         """objective() of this rank's rows of a global batch, with the global batch's noise."""
         x, y, weight = batch if len(batch) == 3 else (*batch, 1.0)
         world = self.trainer.world_size if self._trainer is not None else 1
         if world > 1:  # the global batch had world * n_local / weight rows
             self._shard = (self.trainer.global_rank, world, round(world * len(x) / weight))
+        objective = self.compiled_objective if self.training and self.compiled_objective is not None else self.objective
         try:
             if self.dequantize_levels:
                 x = self.dequantized(x)
-            return self.objective(x, y), weight, world
+            return objective(x, y), weight, world
         finally:
             self._shard = None
 

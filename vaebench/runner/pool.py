@@ -5,7 +5,10 @@ time. The pool starts W worker processes of the very same `run` command, worker 
 `--shard k/W`, its own device group (`CUDA_VISIBLE_DEVICES`) and a log file
 (`<out>/logs/worker-k.log`); the shards' records land in the one results folder (atomic
 writes), and the parent builds the table when all have finished. W = (devices //
-devices_per_run) * runs_per_device. Each worker is an ordinary sweep: skipping, resuming and
+devices_per_run) * runs_per_device. Each worker also gets its share of the host's CPU cores,
+max(1, cores // W), as its OpenMP / MKL / OpenBLAS thread count (torch's intra-op threads follow
+OMP_NUM_THREADS), so W workers do not each start one thread per core; a count the user set in
+the environment is kept. Each worker is an ordinary sweep: skipping, resuming and
 failures work as for one process, and a rerun of the same command finishes what is missing.
 """
 
@@ -20,6 +23,23 @@ from pathlib import Path
 from vaebench.errors import UserError
 
 POOL_OPTIONS = ("--devices-per-run", "--runs-per-device", "--devices", "--shard")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def host_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def thread_env(workers: int, environ=None, cores: int | None = None) -> dict[str, str]:
+    """Per-worker thread counts, host cores // workers (at least 1), for each of THREAD_VARIABLES
+    the user has not set."""
+    environ = os.environ if environ is None else environ
+    share = str(max(1, (host_cores() if cores is None else cores) // max(1, workers)))
+    return {name: share for name in THREAD_VARIABLES if not environ.get(name)}
 
 
 @dataclass(frozen=True)
@@ -63,8 +83,9 @@ def plan(accelerator: str, devices, devices_per_run: int, runs_per_device: int) 
     slots = [g for g in groups for _ in range(runs_per_device)]
     workers = []
     base_port = int(os.environ.get("MASTER_PORT", "29500"))
+    threads = thread_env(len(slots))
     for k, group in enumerate(slots):
-        env = {} if group is None else {"CUDA_VISIBLE_DEVICES": ",".join(group)}
+        env = dict(threads) if group is None else {**threads, "CUDA_VISIBLE_DEVICES": ",".join(group)}
         if devices_per_run > 1:  # each worker's DDP runs get their own rendezvous port
             env["MASTER_PORT"] = str(base_port + 1 + k)
         workers.append(Worker(k, len(slots), env, "1" if group is None else str(devices_per_run)))

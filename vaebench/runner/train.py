@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from vaebench.config import Protocol
 from vaebench.data.base import Splits, pixels
 from vaebench.metrics.bpd import training_levels
+from vaebench.runner.determinism import check_cublas_ready, trainer_flags
 from vaebench.runner.fit_cache import fit_closed_form
 from vaebench.store import temp_name
 
@@ -47,19 +48,24 @@ class TensorBatches:
     With `binarize` (MNIST's dynamic binarisation) every batch is re-drawn as x ~ Bernoulli(pixels):
     the uniforms of the whole global batch come from a generator seeded by (seed, epoch, batch),
     and each rank thresholds its own rows, so the binary images do not depend on the world size.
+
+    With `drop_last` every batch is a full one (a compiled training step then sees one shape:
+    the fast mode's static shapes); without it the last batch holds what is left.
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_fn=None,
-                 binarize: bool = False):
+                 binarize: bool = False, drop_last: bool = False):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch_fn = epoch_fn or (lambda: 0)
         self.binarize = binarize
+        self.drop_last = drop_last
 
     def _starts(self):
         n = len(self.x)
-        return [s for s in range(0, n, self.batch_size) if min(self.batch_size, n - s) >= self.world_size]
+        smallest = self.batch_size if self.drop_last else self.world_size
+        return [s for s in range(0, n, self.batch_size) if min(self.batch_size, n - s) >= smallest]
 
     def __len__(self) -> int:
         return len(self._starts())
@@ -134,11 +140,13 @@ def streamed(batches: TensorBatches) -> torch.utils.data.DataLoader:
 
 class ResidentData(L.LightningDataModule):
     """Moves the splits to the training device once, then serves index batches from it; splits
-    held as files are streamed through DataLoader workers with the same batch plan."""
+    held as files are streamed through DataLoader workers with the same batch plan.
+    `drop_last` drops the last partial training batch (validation keeps every image)."""
 
-    def __init__(self, splits: Splits, batch_size: int, eval_batch_size: int, seed: int):
+    def __init__(self, splits: Splits, batch_size: int, eval_batch_size: int, seed: int, drop_last: bool = False):
         super().__init__()
         self.splits, self.batch_size, self.eval_batch_size, self.seed = splits, batch_size, eval_batch_size, seed
+        self.drop_last = drop_last
 
     def setup(self, stage: str) -> None:
         device = self.trainer.strategy.root_device
@@ -153,7 +161,7 @@ class ResidentData(L.LightningDataModule):
     def train_dataloader(self):
         batches = TensorBatches(*self.train, self.batch_size, True, self.seed, self.rank, self.world,
                                 lambda: self.trainer.current_epoch,
-                                binarize=getattr(self.splits, "dynamic_binarization", False))
+                                binarize=getattr(self.splits, "dynamic_binarization", False), drop_last=self.drop_last)
         return streamed(batches) if self.streamed else batches
 
     def val_dataloader(self):
@@ -288,7 +296,7 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
         num_nodes=launch.num_nodes,
         strategy=strategy,
         precision=protocol.precision,
-        deterministic=True,
+        **trainer_flags(protocol.deterministic),  # per mode: vaebench.runner.determinism
         logger=logger if logger is not None else False,
         log_every_n_steps=10,
         enable_checkpointing=False,
@@ -300,18 +308,74 @@ def make_trainer(protocol: Protocol, launch: Launch = DEFAULT_LAUNCH, callbacks=
     )
 
 
+FUSED_ADAM_DEVICES = ("cuda",)
+
+
+def compile_backend() -> str:
+    """torch.compile's backend: $VAEBENCH_COMPILE_BACKEND, default inductor. The tests use
+    aot_eager: the same graph capture and the same traced backward, without generating kernels
+    (which takes minutes on a small CPU)."""
+    return os.environ.get("VAEBENCH_COMPILE_BACKEND", "inductor")
+
+
+def compiled(fn, mode: str):
+    """`fn` under torch.compile with static shapes (dynamic=False: a second batch shape is a
+    recompilation, never a switch to slower shape-generic kernels)."""
+    backend = compile_backend()
+    options = {"mode": mode} if backend == "inductor" else {}
+    return torch.compile(fn, backend=backend, dynamic=False, **options)
+
+
+def fused_adam(optimizers, devices=FUSED_ADAM_DEVICES):
+    """torch.optim.Adam optimizers rebuilt with `fused=True` (one kernel updates every parameter)
+    when all their parameters are on `devices`; anything else (lists: each) is returned as it is.
+    Called before the first step, so there is no optimizer state to carry over."""
+    if isinstance(optimizers, (list, tuple)):
+        return type(optimizers)(fused_adam(o, devices) for o in optimizers)
+    opt = optimizers
+    params = [p for g in getattr(opt, "param_groups", ()) for p in g["params"]]
+    if type(opt) is not torch.optim.Adam or not params or any(p.device.type not in devices for p in params):
+        return opt
+    groups = [{**g, "fused": True, "foreach": None} for g in opt.param_groups]
+    defaults = {k: v for k, v in opt.defaults.items() if k not in ("fused", "foreach")}
+    return torch.optim.Adam(groups, **defaults, fused=True)
+
+
+def _copied_outputs(objective):
+    def run(x, y=None):
+        return {k: v.clone() for k, v in objective(x, y).items()}
+
+    return run
+
+
 def apply_fast_mode(model, protocol: Protocol) -> None:
-    """The protocol's opt-in speed settings that live on the model: channels_last weights and
-    torch.compile of each child network (encoder, decoder), in place. Precision is the Trainer's."""
+    """The protocol's opt-in speed settings that live on the model, in place (precision is the
+    Trainer's): channels_last weights; with `protocol.compile`, the training objective (forward,
+    likelihood, KL: one compiled region, whose backward AOTAutograd traces as one graph too)
+    compiled for training steps, validation staying eager (its batches have another size and no
+    gradient: compiling them would only add recompilations), and Adam fused on CUDA. A model
+    without LatentModel's objective hook (a plug-in) gets its child networks compiled instead."""
     if protocol.channels_last:
         model.to(memory_format=torch.channels_last)
-    if protocol.compile:
+    if not protocol.compile:
+        return
+    if hasattr(model, "compiled_objective"):
+        objective = compiled(model.objective, protocol.compile)
+        if protocol.compile == "reduce-overhead":  # CUDA graphs: the next replay overwrites outputs,
+            model.compiled_objective = _copied_outputs(objective)  # and logged values outlive a step
+        else:
+            model.compiled_objective = objective
+    else:
         for child in model.children():
             child.compile(mode=protocol.compile)
+    configure = model.configure_optimizers
+    model.configure_optimizers = lambda: fused_adam(configure())
 
 
 def undo_compile(model) -> None:
     """Back to eager modules after training: evaluation always runs eager and in float32."""
+    model.__dict__.pop("compiled_objective", None)
+    model.__dict__.pop("configure_optimizers", None)
     for child in model.children():
         child._compiled_call_impl = None
 
@@ -336,6 +400,8 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         fit_closed_form(model, splits)  # a PCA is fitted once per configuration (runner.fit_cache)
         return TrainInfo(0, 0, 0, float("nan"), time.perf_counter() - start)
     L.seed_everything(seed, workers=False, verbose=False)
+    if protocol.deterministic:
+        check_cublas_ready()
     apply_fast_mode(model, protocol)
     best = BestWeights()
     callbacks = [best, *extra_callbacks]
@@ -347,7 +413,7 @@ def train(model, splits: Splits, protocol: Protocol, seed: int, launch: Launch =
         resumed_epoch = checkpoint_epoch(checkpoint)
         resume = checkpoint if resumed_epoch is not None else None
     trainer = make_trainer(protocol, launch, callbacks=callbacks, logger=logger)
-    data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed)
+    data = ResidentData(splits, protocol.batch_size, protocol.eval_batch_size, seed, drop_last=bool(protocol.compile))
     model.train_size = len(splits.train_x)
     model.dequantize_levels = training_levels(model, splits.train_x)
     try:
