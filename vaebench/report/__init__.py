@@ -31,14 +31,19 @@ def writing(step: str, folder: Path):
                         "the table, plots and site") from None
 
 
-def build_report(folder: Path) -> dict:
-    from vaebench.report.plots import write_plots
-    from vaebench.report.site import write_site
-    from vaebench.report.table import write_tables
+def build_report(folder: Path, announce=None) -> dict:
+    """Tables, plots and site from `folder`'s records; `announce(n_records)` is called once the
+    records are read, before the (slow) plots."""
     from vaebench.store import load_records
 
     folder = Path(folder)
     records = load_records(folder)
+    if announce is not None:
+        announce(len(records))
+    from vaebench.report.plots import write_plots  # matplotlib: imported only when plots are due
+    from vaebench.report.site import write_site
+    from vaebench.report.table import write_tables
+
     with writing("tables (table.md, table.csv)", folder):
         rows = write_tables(records, folder)
     marks = recommend_marks(folder)
