@@ -93,6 +93,8 @@ def cmd_run(args) -> int:
     elsewhere = f", {summary.elsewhere} left to the other process(es) running them" if summary.elsewhere else ""
     console.print(f"{summary.finished} run(s) finished, {summary.skipped} skipped{elsewhere}, "
                   f"{summary.diverged} diverged in {summary.seconds:.1f}s")
+    if tracker is not None and (hint := tracker.sync_hint()):
+        console.print(hint, markup=False, highlight=False)
     if summary.diverged:
         print(f"error: {summary.diverged} run(s) diverged (NaN/inf loss); their records say where", file=sys.stderr)
         return EXIT_DIVERGED
@@ -136,6 +138,8 @@ def _run_pool(args, out: Path, console) -> int:
 
         tracker.log_table(build_rows(load_records(out)))
     console.print(f"{len(workers)} workers; table: {out / 'table.md'} ({report['rows']} rows)")
+    if tracker is not None and (hint := tracker.sync_hint()):
+        console.print(hint, markup=False, highlight=False)
     return code
 
 

@@ -305,7 +305,8 @@
       esc(data.baseline) + "</li><li>regression: worse than the baseline by more than the tolerance" + (data.tolerance_only ? "" :
       ", and significantly worse (Welch's t-test, two-sided, α = " + esc(data.alpha) + ") when both sides have ≥ 2 seeds") + "</li></ul>" +
       '<p class="result ' + (reg ? "regression" : "within") + '">' + (reg ? reg + " regression" + (reg > 1 ? "s" : "") : "No regression") +
-      " in " + e.length + " compared values (exit " + esc(data.exit_code) + ").</p>"));
+      " in " + e.length + " compared values (exit " + esc(data.exit_code) + ").</p>" +
+      (data.status_vs_verdict ? '<p class="note">' + esc(data.status_vs_verdict) + "</p>" : "")));
     var chips = h("div", { "class": "filters" }), active = {};
     data.verdicts.forEach(function (v) {
       var n = data.counts[v.word] || 0;
