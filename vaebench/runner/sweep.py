@@ -34,6 +34,7 @@ from vaebench.metrics.fid_backbone import fid_unavailable
 from vaebench.models.pca import check_latent_dim, data_rank
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
+from vaebench.runner.curves import EpochCurves
 from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.estimate import checkpoint_epochs, estimate
 from vaebench.runner.evaluate import evaluate
@@ -95,10 +96,13 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             logger = tracker.logger(spec.run_id, spec.to_dict())
         else:
             tracker.start_run(spec.run_id, spec.to_dict())
+    curves = EpochCurves()  # per-epoch losses for the record (and the site's detail view)
     try:
-        info = train(model, splits, spec.protocol, spec.seed, launch, callbacks, checkpoint, logger)
+        info = train(model, splits, spec.protocol, spec.seed, launch, [*callbacks, curves], checkpoint, logger)
     except RunDiverged as exc:
         record.update(status="diverged", diverged_at_step=exc.step, diverged_value=str(exc.value), metrics={})
+        if (c := curves.to_dict()) is not None:
+            record["curves"] = c
         record["times"] = {"train_s": time.perf_counter() - t0, "eval_s": 0.0, "total_s": time.perf_counter() - t0}
         record["provenance"] = provenance(str(getattr(model, "device", "cpu")))
         return record, None
@@ -126,6 +130,8 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             times["figures_s"] = time.perf_counter() - t
     times["eval_s"] = sum(v for k, v in times.items() if k != "train_s")
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
+    if (c := curves.to_dict()) is not None:
+        record["curves"] = c
     if (changes := seed_changes(model, metrics)) is not None:
         record["seed_changes"] = changes  # PCA: one fit per configuration, the seed changes only these
     if dis_protocol is not None:
