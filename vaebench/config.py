@@ -331,7 +331,7 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
         raise UserError(f"{origin}: protocol.optimizer {protocol.optimizer!r} is not supported (adam)")
     for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
         if getattr(protocol, key) < 1:
-            raise UserError(f"{origin}: protocol.{key} must be >= 1")
+            raise UserError(f"{origin}: protocol.{key} must be >= 1, got {getattr(protocol, key)}")
     if protocol.lr <= 0:
         raise UserError(f"{origin}: protocol.lr must be > 0, got {protocol.lr:g}")
     for key in ("patience", "num_threads", "fid_samples", "max_steps", "steps_per_epoch"):

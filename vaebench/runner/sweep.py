@@ -17,6 +17,7 @@ Scale-out is Lightning's and the scheduler's, not ours:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,8 @@ def single_process(launch: Launch) -> bool:
     """Whether each run is one process (no DDP): then runs are claimed one by one (`RunStore.claim`);
     a DDP run's ranks move through the sweep in lockstep, so one rank alone cannot skip a run."""
     if launch.num_nodes != 1 or launch.strategy not in ("auto", "single_device"):
+        return False
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):  # started by torchrun & co. as one of several ranks
         return False
     if launch.devices in (1, "1") or launch.accelerator == "cpu":
         return True
