@@ -13,7 +13,11 @@ EXIT_DIVERGED = 3
 
 
 def add_parser(subparsers):
-    run = subparsers.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
+    run = subparsers.add_parser(
+        "run", help="run a suite (finished runs are skipped)", allow_abbrev=False,
+        epilog="An interrupted run resumes from DIR/checkpoints/<run id>.ckpt, written at the end of an epoch once "
+               "$VAEBENCH_CHECKPOINT_EVERY_S seconds (default 30; 0 = every epoch) have passed. Each run is claimed "
+               "(DIR/locks/<run id>.lock) while it trains, so sweeps sharing DIR never train one run twice.")
     run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
     run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names (one the suite lists keeps the suite's parameters)")
     run.add_argument("--models", type=csv(str), help="override: comma-separated model names (one the suite lists keeps the suite's parameters and grid; others get their defaults)")
