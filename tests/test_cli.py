@@ -40,6 +40,18 @@ def _run(capsys, *argv):
         (["--suite", "smoke", "--datasets", "imagenet"], "unknown dataset 'imagenet'"),
         (["--suite", "smoke", "--latent-dims", "0"], "latent dim must be >= 1"),
         (["--suite", "smoke", "--max-epochs", "0"], "--max-epochs must be >= 1"),
+        (["--suite", "smoke", "--seeds", "-1"], "--seeds: seed must be in 0..4294967295"),
+        (["--suite", "smoke", "--seeds", "4294967296"], "--seeds: seed must be in 0..4294967295"),
+        (["--suite", "smoke", "--seeds", "-1", "--dry-run"], "--seeds: seed must be in 0..4294967295"),
+        (["--suite", "smoke", "--latent-dims", "2,2"], "--latent-dims: latent dim 2 is listed twice"),
+        (["--suite", "smoke", "--seeds", "0,1,0"], "--seeds: seed 0 is listed twice"),
+        (["--suite", "smoke", "--num-nodes", "0", "--dry-run"], "--num-nodes must be >= 1"),
+        (["--suite", "smoke", "--runs-per-device", "0"], "--runs-per-device must be >= 1"),
+        (["--suite", "smoke", "--devices-per-run", "-2"], "--devices-per-run must be >= 1"),
+        (["--suite", "smoke", "--set", "protocol.figure_latent_dims=[3]"],
+         "protocol.figure_latent_dims [3] not among the latent dims [2, 8]"),
+        (["--suite", "smoke", "--set", "protocol.lr=-1"], "--set: protocol.lr must be > 0, got -1"),
+        (["--suite", "smoke", "--set", "protocol.patience=-1"], "--set: protocol.patience must be >= 0, got -1"),
     ],
 )
 def test_bad_arguments_exit_2_and_leave_results_alone(capsys, results, argv, message):
@@ -190,3 +202,24 @@ def test_dry_run_verifies_checksums(capsys, tmp_path):
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert "dataset fashion_mnist: MISSING" in out and "corrupted" in err and "train-labels" in err
+
+
+def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_records(capsys, tmp_path, monkeypatch):
+    """The runs finish, then the plots cannot be written (ENOSPC): exit 2, one line naming the
+    step, saying the records are safe and that `report DIR` rebuilds the rest."""
+    import errno
+
+    from vaebench.report import plots
+
+    def full(fig, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(plots, "_save", full)
+    out = tmp_path / "res"
+    code, err = _run(capsys, "run", "--suite", "smoke", "--models", "pca", "--latent-dims", "2", "--seeds", "0",
+                     "--out", str(out), "--quiet", "--wandb", "disabled")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "writing the plots (plots/) failed (No space left on device" in err
+    assert "records" in err and "are safe" in err and f"vaebench report {out}" in err
+    assert len(list((out / "runs").glob("*.json"))) == 1
+    assert not list(out.rglob(".*.tmp"))

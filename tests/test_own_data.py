@@ -107,13 +107,15 @@ BAD_NPZ = [
     (_bad(GOOD, y_test=np.arange(19) % 3), "array y_test: 19 labels for 20 images"),
     (_bad(GOOD, y_train=np.arange(60) - 1.0), "array y_train: labels must be integers"),
     (_bad(GOOD, y_train=np.arange(60) - 1), "array y_train: labels must be >= 0"),
-    (_bad(GOOD, y_train=np.zeros(60, dtype=int)), "train_y has one class"),
+    (_bad(GOOD, y_train=np.zeros(60, dtype=int)), "y_train has one class"),
     (_bad(GOOD, x_test=np.zeros((20, 8, 8, 8, 1), np.uint8)), "array x_test: images must have shape"),
     (_bad(GOOD, x_test=np.zeros((20, 8, 8, 2), np.uint8)), "no channel axis of size 1 or 3"),
-    (_bad(GOOD, x_test=np.zeros((20, 10, 10), np.uint8)), "test_x images are (1, 10, 10), train_x's are (1, 8, 8)"),
+    (_bad(GOOD, x_test=np.zeros((20, 10, 10), np.uint8)), "x_test images are (1, 10, 10) (C, H, W), x_train's are (1, 8, 8)"),
     (_bad(GOOD, x_train=np.zeros((60, 30, 30), np.uint8), x_test=np.zeros((20, 30, 30), np.uint8)),
      "no shared network for 1x30x30 images"),
-    (_bad(GOOD, x_test=np.zeros((0, 8, 8), np.uint8), y_test=np.zeros(0, int)), "the test split is empty"),
+    (_bad(GOOD, x_test=np.zeros((0, 8, 8), np.uint8), y_test=np.zeros(0, int)), "array x_test holds no images"),
+    (_bad(GOOD, y_test=np.where(np.arange(20) == 5, 11, np.arange(20) % 3)),
+     "y_test has label(s) 11 that y_train never has (y_train's run 0..2)"),
 ]
 
 

@@ -32,6 +32,9 @@ def figures(monkeypatch):
             "xticks": [t.get_text() for t in ax.get_xticklabels()], "yticks": [t.get_text() for t in ax.get_yticklabels()],
             "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
             "colours": {c.get_label(): c.lines[0].get_color() for c in ax.containers if getattr(c, "lines", None) and c.lines[0] and c.get_label()},
+            "markers": {c.get_label(): c.lines[0].get_marker() for c in ax.containers if getattr(c, "lines", None) and c.lines[0] and c.get_label()},
+            "n_axes": len(axes), "panel_legends": [[t.get_text() for t in a.get_legend().get_texts()] for a in axes if a.get_legend()],
+            "texts": [t.get_text() for a in axes for t in a.texts],
             "bar_colours": [[tuple(p.get_facecolor()) for p in c.patches] for a in axes for c in a.containers if hasattr(c, "patches")],
             "hlines": [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"],
             "size": tuple(fig.get_size_inches()),
@@ -104,10 +107,46 @@ def test_a_model_has_one_colour_in_every_figure_and_folder(tmp_path, figures):
     plots.metric_plots([_row(m, elbo=-20.0) for m in ("vae", "vae[beta=8]")], tmp_path / "b")  # another folder, fewer models
     second = figures["digits_elbo.png"]["colours"]
     assert first["vae"] == second["vae"] == plots.BUILTIN_COLOURS["vae"]
-    assert len(set(first.values())) == 4 and second["vae[beta=8]"] != second["vae"]
+    assert len(set(first.values())) == 4
+    # a configuration's colour is its model's (the same in every folder); its marker tells it apart
+    assert second["vae[beta=8]"] == second["vae"]
+    markers = figures["digits_elbo.png"]["markers"]
+    assert markers["vae"] == "o" and markers["vae[beta=8]"] != "o"
     plots.disentanglement_bars([_row(m, mig=0.3) for m in ("ae", "vae")], tmp_path / "c")
     bars = figures["digits_z2_disentanglement.png"]["bar_colours"][0]
     assert bars == [matplotlib_rgba(plots.model_colour("ae")), matplotlib_rgba(plots.model_colour("vae"))]
+
+
+def test_colours_come_from_the_model_name_and_skip_yellow():
+    assert plots.model_colour("vae[likelihood=continuous_bernoulli]") == plots.model_colour("vae")
+    assert plots.model_colour("cvae[likelihood=continuous_bernoulli]") == plots.model_colour("cvae") != "#F0E442"
+    from vaebench.models.registry import MODELS
+    from vaebench.report.colours import MODEL_COLOURS
+
+    assert set(MODELS) <= set(MODEL_COLOURS) and len(set(MODEL_COLOURS.values())) == len(MODEL_COLOURS)
+    assert "#F0E442" not in set(MODEL_COLOURS.values()) | set(plots.OTHER_COLOURS)
+
+
+def test_bpd_far_apart_families_get_their_own_panels(tmp_path, figures):
+    """PCA at 7.0-7.8 bits/dim, the VAEs at 5.86-6.05: on one axis the VAEs' differences are flat."""
+    dims = (2, 8, 32)
+    rows = [_row("pca", d, bpd=v) for d, v in zip(dims, (7.8, 7.3, 7.0), strict=True)]
+    rows += [_row("vae", d, bpd=v) for d, v in zip(dims, (6.05, 5.9, 5.86), strict=True)]
+    rows += [_row("cvae", d, bpd=v) for d, v in zip(dims, (6.0, 5.88, 5.87), strict=True)]
+    plots.metric_plots(rows, tmp_path)
+    fig = figures["digits_bpd.png"]
+    assert fig["n_axes"] == 2 and sorted(map(sorted, fig["panel_legends"])) == [["cvae", "vae"], ["pca"]]
+    # values that share a scale keep one axis
+    plots.metric_plots([_row(m, d, bpd=6 + 0.1 * i + 0.01 * d) for i, m in enumerate(("vae", "cvae")) for d in dims], tmp_path)
+    assert figures["digits_bpd.png"]["n_axes"] == 1
+
+
+def test_recommend_labels_of_neighbouring_points_alternate_above_and_below(tmp_path, figures):
+    rows = [_row("ae", d, mse=0.1 / d) for d in (2, 4, 8, 16, 32)]
+    marks = [{"dataset": "digits", "metric": "mse", "model": "ae", "protocol": "p1", "latent_dim": d, "label": f"recommend: {c}"}
+             for d, c in ((8, "mse_knee"), (8, "mse_90pct"), (16, "mse_95pct"), (16, "mse_99pct"))]
+    plots.metric_plots(rows, tmp_path, marks=marks)
+    assert figures["digits_mse.png"]["texts"] == ["mse_90pct\nmse_knee", "mse_95pct\nmse_99pct"]
 
 
 def matplotlib_rgba(colour):

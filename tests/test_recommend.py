@@ -29,6 +29,12 @@ def test_one_se_rule_with_one_seed_degenerates_to_the_best_and_says_so():
     assert ch.dim == 8 and "one seed" in ch.note
 
 
+def test_one_se_rule_with_seeds_of_zero_spread_says_deterministic_not_one_seed():
+    """PCA: three seeds, one fit, spread exactly 0."""
+    ch = rec.one_se_rule(DIMS, [0.5, 0.8, 0.95, 1.0, 0.99, 0.98], [0.0] * 6, [3] * 6, higher_better=True)
+    assert ch.dim == 8 and "deterministic across seeds (3 seeds, spread 0)" in ch.note and "one seed" not in ch.note
+
+
 def test_active_units_plateau():
     assert rec.active_units_plateau(DIMS, [1, 2, 4, 5, 5, 5.5]) == (8, "")  # 4 -> 8 grows by a full unit: not yet
     assert rec.active_units_plateau(DIMS, [1, 2, 3, 3, 3, 3]).dim == 4

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from vaebench.cli import main
 from vaebench.report import build_report
 from vaebench.report.plots import model_colour
 from vaebench.report.site import write_site
@@ -216,8 +217,15 @@ def test_table_sort_filter_in_browser(browser, smoke_copy, tmp_path):
     heads = [th.text.replace("\n", " ") for th in browser.find_elements(By.CSS_SELECTOR, "#app table.data thead th")]
     key = ["dataset", "model", "z", "protocol"][: len(data["key"])]  # protocol: once rows carry it (identity.ROW_KEY)
     assert data["key"][:3] == ["dataset", "model", "latent_dim"] and heads[: len(key) + 1] == [*key, "n"]
-    assert "elbo ↑ nats/image" in heads and "kl nats/image" in heads and "mse ↓ pixel MSE (pixels in [0, 1])" in heads
-    assert len(heads) == len(key) + 1 + len(data["metrics"])
+    assert "elbo ↑ nats/image" in heads and "mse ↓ pixel MSE (pixels in [0, 1])" in heads
+    assert "kl nats/image" not in heads  # informational columns start folded away
+    browser.find_element(By.CSS_SELECTOR, "button.toggle-info").click()
+    heads = [th.text.replace("\n", " ") for th in browser.find_elements(By.CSS_SELECTOR, "#app table.data thead th")]
+    assert "kl nats/image" in heads and len(heads) == len(key) + 1 + len(data["metrics"])
+    judged = [i for i, m in enumerate(data["metrics"]) if m["higher"] is not None]
+    assert judged == list(range(len(judged)))  # judged columns first
+    cells = [td.text for td in _body_rows(browser)[0].find_elements(By.TAG_NAME, "td")]
+    assert not [c for c in cells if "n=" in c]  # every seed has every metric here: no "n=1" in every cell
     assert browser.find_elements(By.CSS_SELECTOR, ".legend dt") and len(browser.find_elements(By.CSS_SELECTOR, ".chart svg")) == len(data["charts"])
 
     col, th = _header(browser, "mse")
@@ -248,6 +256,66 @@ def test_table_sort_filter_in_browser(browser, smoke_copy, tmp_path):
     browser.save_screenshot(str(tmp_path / "screenshot_charts.png"))
     assert _errors(browser) == []
     _no_network(browser, smoke_copy)
+
+
+def _first_screen(driver, page: Path, shot: Path) -> dict:
+    """Loads page at 1400 px wide and measures what the first screen shows (no scrolling)."""
+    driver.set_window_size(1400, 900)
+    _load(driver, page)
+    driver.save_screenshot(str(shot))
+    return driver.execute_script("""
+        const r = e => e.getBoundingClientRect();
+        const summary = document.getElementById('summary'), table = document.querySelector('#results');
+        const heads = Array.from(table.tHead.rows[0].cells).map(th => ({text: th.innerText.split('\\n')[0],
+          left: r(th).left, right: r(th).right, top: r(th).top, shown: th.offsetParent !== null}));
+        return {summaryBottom: summary ? r(summary).bottom : null, summaryText: summary ? summary.innerText : '',
+                tableTop: r(table).top, width: window.innerWidth, height: window.innerHeight, heads: heads,
+                legends: document.querySelectorAll('.chartlegend').length, captions: document.querySelectorAll('.chart figcaption').length};
+    """)
+
+
+def test_the_first_screen_opens_on_a_summary_with_the_judged_metrics_in_view(browser, smoke_copy, tmp_path):
+    """Two results folders (smoke, and latent_dim_cpu with its recommend.csv), 1400 px wide: the
+    summary is there and above the table, the table starts on the first screen, its first
+    columns after the row identity are judged metrics, in view without scrolling; the charts
+    share one legend."""
+    ldc = tmp_path / "latent_dim_cpu"
+    committed = SMOKE.parent / "latent_dim_cpu"
+    shutil.copytree(committed / "runs", ldc / "runs")
+    shutil.copy(committed / "recommend.csv", ldc / "recommend.csv")
+    records = load_records(ldc)
+    from vaebench.report import recommend_marks
+
+    write_site(records, build_rows(records), ldc, recommend_marks(ldc))
+    for name, folder in (("smoke", smoke_copy), ("latent_dim_cpu", ldc)):
+        data = page_data(folder / "site" / "index.html")
+        screen = _first_screen(browser, folder / "site" / "index.html", tmp_path / f"first_screen_{name}.png")
+        assert screen["summaryBottom"] is not None and screen["summaryBottom"] <= screen["tableTop"] < screen["height"], (name, screen)
+        judged = [m["name"] for m in data["metrics"] if m["higher"] is not None]
+        best = data["summary"][0]["best"][0]
+        assert best["metric"] == judged[0] and f"{best['model']} z={best['latent_dim']}" in screen["summaryText"]
+        shown = [h for h in screen["heads"] if h["shown"]][len(data["key"]) + 1:]  # after dataset, model, z, protocol, n
+        in_view = [h["text"].split(" ")[0] for h in shown if h["right"] <= screen["width"] and h["top"] < screen["height"]]
+        assert len(in_view) >= 3 and in_view == judged[: len(in_view)], (name, in_view)
+        assert screen["legends"] == 1 and screen["captions"] == 0  # one legend, not one per chart
+    assert "recommend" in screen["summaryText"] and "likelihood_1se" in screen["summaryText"]
+    assert _errors(browser) == []
+
+
+def test_row_detail_shows_training_curves_and_wall_time(browser, tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", "--suite", "smoke", "--models", "vae", "--latent-dims", "2", "--seeds", "0,1", "--max-epochs", "3",
+                 "--out", str(out), "--wandb", "disabled", "--quiet"]) == 0
+    _load(browser, out / "site" / "index.html")
+    browser.execute_script("window.vaebench.openDetail(0)")
+    from selenium.webdriver.common.by import By
+
+    panel = browser.find_element(By.ID, "detail")
+    assert len(panel.find_elements(By.CSS_SELECTOR, ".curves svg polyline")) == 4  # train + val, two seeds
+    walls = [td.text for td in panel.find_elements(By.CSS_SELECTOR, "td.wall")]
+    assert len(walls) == 2 and all(w.endswith(" s") for w in walls)
+    browser.save_screenshot(str(tmp_path / "screenshot_detail_curves.png"))
+    assert _errors(browser) == []
 
 
 def test_row_detail_images_load_in_browser(browser, smoke_copy, tmp_path):

@@ -394,3 +394,8 @@ def test_a_sweep_logs_every_run_and_the_table_offline(wandb_env, tmp_path):
     assert len(run_dirs(out)) == len(records) + 1  # + the table run
     assert list(out.rglob("*.table.json")), "the results table was not logged"
     assert files_containing(out, LEAK) == [] and files_containing(tmp_path, LEAK) == []
+    from vaebench.tracking import Tracker
+
+    hint = Tracker("offline", out_dir=out).sync_hint()  # what `run` prints at the end without --quiet
+    assert hint and f"wandb sync {out / 'wandb'}/offline-run-*" in hint
+

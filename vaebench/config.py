@@ -202,9 +202,10 @@ def parse_suite(raw: Any, origin: str = "suite") -> SuiteSpec:
         description=str(raw.get("description", "")),
         datasets=_unique([d for e in _list(raw["datasets"], "datasets", origin) for d in parse_datasets(e, origin)], "dataset", origin),
         models=_unique([m for e in _list(raw["models"], "models", origin) for m in parse_models(e, origin)], "model", origin),
-        latent_dims=tuple(validate_latent_dims(_int_list(raw["latent_dims"], "latent_dims", origin))),
-        seeds=tuple(_int_list(raw["seeds"], "seeds", origin)),
-        protocol=parse_protocol(raw.get("protocol") or {}, origin),
+        latent_dims=tuple(validate_latent_dims(_int_list(raw["latent_dims"], "latent_dims", origin), origin)),
+        seeds=tuple(validate_seeds(_int_list(raw["seeds"], "seeds", origin), origin)),
+        protocol=check_figure_dims(parse_protocol(raw.get("protocol") or {}, origin),
+                                   raw["latent_dims"], origin, every=False),
     )
 
 
@@ -332,9 +333,13 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
         raise UserError(f"{origin}: protocol.optimizer {protocol.optimizer!r} is not supported (adam)")
     for key in ("batch_size", "max_epochs", "iwae_k", "eval_batch_size"):
         if getattr(protocol, key) < 1:
-            raise UserError(f"{origin}: protocol.{key} must be >= 1")
-    if protocol.lr <= 0 or min(protocol.patience, protocol.num_threads, protocol.fid_samples, protocol.max_steps, protocol.steps_per_epoch) < 0:
-        raise UserError(f"{origin}: protocol.lr must be > 0; patience, num_threads, fid_samples, max_steps and steps_per_epoch >= 0")
+            raise UserError(f"{origin}: protocol.{key} must be >= 1, got {getattr(protocol, key)}")
+    if protocol.lr <= 0:
+        raise UserError(f"{origin}: protocol.lr must be > 0, got {protocol.lr:g}")
+    for key in ("patience", "num_threads", "fid_samples", "max_steps", "steps_per_epoch"):
+        if getattr(protocol, key) < 0:
+            raise UserError(f"{origin}: protocol.{key} must be >= 0, got {getattr(protocol, key)}")
+    validate_latent_dims(list(protocol.figure_latent_dims), origin, "protocol.figure_latent_dims")
     if not 0 < protocol.disentanglement_sample_scale <= 1:
         raise UserError(f"{origin}: protocol.disentanglement_sample_scale must be in (0, 1]")
     if protocol.precision not in ("32-true", "bf16-mixed", "16-mixed"):
@@ -346,11 +351,47 @@ def parse_protocol(raw: Any, origin: str = "suite") -> Protocol:
     return protocol
 
 
-def validate_latent_dims(dims: list[int]) -> list[int]:
+SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is 0 .. 2**32 - 1
+
+
+def validate_latent_dims(dims: list[int], origin: str = "", what: str = "latent dim") -> list[int]:
+    """Each latent dim >= 1, none listed twice (a run listed twice is an error, like a model)."""
+    where = f"{origin}: " if origin else ""
     for d in dims:
         if d < 1:
-            raise UserError(f"latent dim must be >= 1, got {d}")
+            raise UserError(f"{where}{what} must be >= 1, got {d}")
+    _no_repeats(dims, what, where)
     return dims
+
+
+def validate_seeds(seeds: list[int], origin: str = "") -> list[int]:
+    """Each seed in 0 .. 2**32 - 1 (what seeding numpy and torch accepts), none listed twice."""
+    where = f"{origin}: " if origin else ""
+    for s in seeds:
+        if not 0 <= s <= SEED_MAX:
+            raise UserError(f"{where}seed must be in 0..{SEED_MAX} (2**32 - 1), got {s}")
+    _no_repeats(seeds, "seed", where)
+    return seeds
+
+
+def _no_repeats(values: list[int], what: str, where: str) -> None:
+    seen: set[int] = set()
+    for v in values:
+        if v in seen:
+            raise UserError(f"{where}{what} {v} is listed twice; each configuration runs once")
+        seen.add(v)
+
+
+def check_figure_dims(protocol: Protocol, latent_dims, origin: str, every: bool) -> Protocol:
+    """protocol.figure_latent_dims must name latent dims the suite runs: with `every`, each one
+    (a value set on the command line); else at least one (a suite file may list a dim that only
+    some of its variants run), so that asking for figures never silently makes none."""
+    wanted = list(protocol.figure_latent_dims)
+    missing = [d for d in wanted if d not in latent_dims]
+    if missing and (every or len(missing) == len(wanted)):
+        raise UserError(f"{origin}: protocol.figure_latent_dims {missing} not among the latent dims "
+                        f"{list(latent_dims)}: figures are made only for runs of those dims")
+    return protocol
 
 
 def _list(value: Any, key: str, origin: str) -> list:
@@ -389,9 +430,9 @@ def with_overrides(
     if models:
         changes["models"] = _select(models, suite.models, parse_models, "model", "--models")
     if latent_dims:
-        changes["latent_dims"] = tuple(validate_latent_dims(latent_dims))
+        changes["latent_dims"] = tuple(validate_latent_dims(latent_dims, "--latent-dims"))
     if seeds:
-        changes["seeds"] = tuple(seeds)
+        changes["seeds"] = tuple(validate_seeds(seeds, "--seeds"))
     if max_epochs is not None:
         if max_epochs < 1:
             raise UserError(f"--max-epochs must be >= 1, got {max_epochs}")
@@ -434,7 +475,10 @@ def apply_set_overrides(suite: SuiteSpec, items: list[str] | None) -> SuiteSpec:
             raise UserError(f"{where}: the value {text!r} is not valid YAML") from None
     if not changes:
         return suite
-    return dataclasses.replace(suite, protocol=parse_protocol({**suite.protocol.to_dict(), **changes}, "--set"))
+    protocol = parse_protocol({**suite.protocol.to_dict(), **changes}, "--set")
+    if "figure_latent_dims" in changes:
+        check_figure_dims(protocol, suite.latent_dims, "--set", every=True)
+    return dataclasses.replace(suite, protocol=protocol)
 
 
 def expand(suite: SuiteSpec) -> list[RunSpec]:

@@ -109,6 +109,44 @@ class RunStore:
     def is_done(self, run_id: str) -> bool:
         return self.json_path(run_id).is_file()
 
+    def record_problem(self, run_id: str) -> str | None:
+        """None when the run has no record or a valid one; else why its record is unusable (a
+        truncated or hand-edited file must not count as done)."""
+        path = self.json_path(run_id)
+        if not path.is_file():
+            return None
+        try:
+            record = read_record(path)
+        except UserError as exc:
+            return str(exc)
+        if record.get("run_id") != run_id:
+            return f"{path} holds run {record.get('run_id')!r}, not {run_id!r}; delete it to re-run that run"
+        return None
+
+    def lock_path(self, run_id: str) -> Path:
+        return self.out / "locks" / f"{run_id}.lock"
+
+    def claim(self, run_id: str) -> Claim | None:
+        """Take the run's lock (see `Claim`); None when another live process holds it."""
+        return Claim.take(self.lock_path(run_id))
+
+    def claimed_by(self, run_id: str) -> str | None:
+        """Who holds the run's lock file, as it says ("host pid"), when it exists and that
+        process may be alive; a look only (taking the lock to test it could make a sweep skip)."""
+        path = self.lock_path(run_id)
+        try:
+            host, pid = path.read_text().split()[:2]
+        except (OSError, ValueError):
+            return None
+        if host == _HOST:
+            try:
+                os.kill(int(pid), 0)
+            except (ProcessLookupError, ValueError):
+                return None  # left by a kill -9: stale, the next sweep takes it
+            except PermissionError:
+                pass
+        return f"pid {pid} on {host}"
+
     def write(self, record: dict[str, Any], visuals: dict[str, np.ndarray] | None = None) -> Path:
         run_id = record["run_id"]
         if visuals:
@@ -118,6 +156,58 @@ class RunStore:
         path = self.json_path(run_id)
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
         return path
+
+
+class Claim:
+    """One process's right to do one run: an exclusive `flock` on `<out>/locks/<run id>.lock`.
+
+    Taken without waiting: two sweeps into one folder (or overlapping pool workers) each take the
+    runs the other has not, so no run is trained twice and no checkpoint is written by two
+    processes. The kernel drops the lock when its process dies, so a lock left by kill -9 is
+    free for the next sweep (the file says "host pid" for people; its content is not the lock).
+    A holder deletes the file when done; a taker checks that the file it locked is still the
+    one at the path (not one deleted meanwhile), else tries again."""
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def take(cls, path: Path) -> Claim | None:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except OSError:  # a file system without locks: run unguarded, as before locks existed
+                os.close(fd)
+                return cls(path, None)
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{_HOST} {os.getpid()}\n".encode())
+                return cls(path, fd)
+            os.close(fd)  # its holder finished and deleted it between our open and our lock
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # before the unlock: a taker then sees another file
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 RECORD_SCHEMA = "schemas/run_record.schema.json"  # package data: the run record's JSON Schema

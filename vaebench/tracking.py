@@ -256,6 +256,16 @@ class Tracker:
             note, _missing_note = _missing_note, None
             self._warn(note)
 
+    def sync_hint(self) -> str | None:
+        """Where offline W&B runs went and how to upload them (None unless offline runs were written)."""
+        if self.mode != "offline" or self.out_dir is None:
+            return None
+        folder = self.out_dir / "wandb"
+        if not any(folder.glob("offline-run-*")):
+            return None
+        return (f"W&B offline: the runs are in {folder}; upload them with `wandb sync {folder}/offline-run-*` "
+                "(after `wandb login`)")
+
     # -- reporting
 
     def _warn(self, message: str) -> None:

@@ -15,6 +15,7 @@ def add_parser(subparsers):
 def cmd_report(args) -> int:
     from vaebench.report import build_report
 
-    report = build_report(args.dir)
+    report = build_report(args.dir, announce=lambda n: print(f"{n} records in {args.dir}: writing the table, plots and site",
+                                                             flush=True))
     print(f"{report['records']} records -> {report['rows']} rows; {args.dir / 'table.md'}; {len(report['plots'])} plots; {report['site']}")
     return 0

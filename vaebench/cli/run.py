@@ -13,7 +13,11 @@ EXIT_DIVERGED = 3
 
 
 def add_parser(subparsers):
-    run = subparsers.add_parser("run", help="run a suite (finished runs are skipped)", allow_abbrev=False)
+    run = subparsers.add_parser(
+        "run", help="run a suite (finished runs are skipped)", allow_abbrev=False,
+        epilog="An interrupted run resumes from DIR/checkpoints/<run id>.ckpt, written at the end of an epoch once "
+               "$VAEBENCH_CHECKPOINT_EVERY_S seconds (default 30; 0 = every epoch) have passed. Each run is claimed "
+               "(DIR/locks/<run id>.lock) while it trains, so sweeps sharing DIR never train one run twice.")
     run.add_argument("--suite", required=True, help="a shipped suite name (see `list`) or a suite YAML path")
     run.add_argument("--datasets", type=csv(str), help="override: comma-separated dataset names (one the suite lists keeps the suite's parameters)")
     run.add_argument("--models", type=csv(str), help="override: comma-separated model names (one the suite lists keeps the suite's parameters and grid; others get their defaults)")
@@ -55,6 +59,7 @@ def cmd_run(args) -> int:
     from vaebench.config import load_suite, parse_shard, with_overrides
     from vaebench.data.registry import check_data_root, check_dataset_name
 
+    check_counts(args)
     suite = with_overrides(load_suite(args.suite), args.datasets, args.models, args.latent_dims, args.seeds, args.max_epochs, args.fid_backbone, args.max_steps, args.fast, args.set)
     for name in suite.datasets:
         check_dataset_name(name)
@@ -73,8 +78,6 @@ def cmd_run(args) -> int:
     if args.devices_per_run is not None or args.runs_per_device > 1:
         args.suite_name = suite.name
         return _run_pool(args, out, console)
-    if args.num_nodes < 1:
-        raise UserError("--num-nodes must be >= 1")
     launch = Launch(args.accelerator, args.devices, args.num_nodes, args.strategy)
     tracker = _tracker(args, suite.name, out, console) if is_global_zero() else None
     with sigint_raises_interrupted():
@@ -91,13 +94,25 @@ def cmd_run(args) -> int:
 
             tracker.log_table(build_rows(load_records(out)))
         console.print(f"table: {out / 'table.md'} ({rows} rows), {len(report['plots'])} plots")
-    console.print(
-        f"{summary.finished} run(s) finished, {summary.skipped} skipped, {summary.diverged} diverged in {summary.seconds:.1f}s"
-    )
+    elsewhere = f", {summary.elsewhere} left to the other process(es) running them" if summary.elsewhere else ""
+    console.print(f"{summary.finished} run(s) finished, {summary.skipped} skipped{elsewhere}, "
+                  f"{summary.diverged} diverged in {summary.seconds:.1f}s")
+    if tracker is not None and (hint := tracker.sync_hint()):
+        console.print(hint, markup=False, highlight=False)
     if summary.diverged:
         print(f"error: {summary.diverged} run(s) diverged (NaN/inf loss); their records say where", file=sys.stderr)
         return EXIT_DIVERGED
     return 0
+
+
+def check_counts(args) -> None:
+    """The command line's integer options, before anything is loaded (the protocol's own are
+    checked with the suite)."""
+    for flag, value in (("--num-nodes", args.num_nodes), ("--devices-per-run", args.devices_per_run),
+                        ("--runs-per-device", args.runs_per_device),
+                        ("--devices", args.devices if isinstance(args.devices, int) else None)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be >= 1, got {value}")
 
 
 def _tracker(args, group: str, out: Path, console):
@@ -127,6 +142,8 @@ def _run_pool(args, out: Path, console) -> int:
 
         tracker.log_table(build_rows(load_records(out)))
     console.print(f"{len(workers)} workers; table: {out / 'table.md'} ({report['rows']} rows)")
+    if tracker is not None and (hint := tracker.sync_hint()):
+        console.print(hint, markup=False, highlight=False)
     return code
 
 
@@ -139,19 +156,27 @@ def _dry_run(suite, out: Path, args) -> int:
     from vaebench.runner.estimate import checkpoint_epochs, estimate
     from vaebench.store import RunStore
 
+    from vaebench.runner.progress import run_label
+
     store = RunStore(out)
     runs = shard_runs(expand(suite), parse_shard(args.shard))
+    unreadable = {spec.run_id: why for spec in runs if (why := store.record_problem(spec.run_id))}
     todo = [spec for spec in runs if not store.is_done(spec.run_id)]
     todo_ids = {spec.run_id for spec in todo}
     partial = checkpoint_epochs(store, todo)
     for spec in runs:
-        if spec.run_id not in todo_ids:
-            print(f"done     {spec.run_id}")
+        name = f"{spec.run_id}  {run_label(spec.to_dict())}"
+        if spec.run_id in unreadable:
+            print(f"UNREADABLE {name}: {unreadable[spec.run_id]}")
+        elif spec.run_id not in todo_ids:
+            print(f"done     {name}")
+        elif holder := store.claimed_by(spec.run_id):
+            print(f"running  {name}  (claimed by {holder})")
         elif spec.run_id in partial:
-            print(f"partial  {spec.run_id}  epoch {partial[spec.run_id]}/{spec.protocol.max_epochs} "
+            print(f"partial  {name}  epoch {partial[spec.run_id]}/{spec.protocol.max_epochs} "
                   "done, resumes from its checkpoint")
         else:
-            print(f"todo     {spec.run_id}")
+            print(f"todo     {name}")
     missing = []
     for name in suite.datasets:
         ok, where = dataset_status(name, args.data_root, verify=True)
@@ -159,9 +184,12 @@ def _dry_run(suite, out: Path, args) -> int:
         if not ok:
             missing.append(f"dataset {name}: {where}")
     n_partial = len(partial)
-    print(f"runs: {len(runs)}: {len(runs) - len(todo)} done, {n_partial} partial, {len(todo) - n_partial} to do")
+    bad = f", {len(unreadable)} unreadable" if unreadable else ""
+    print(f"runs: {len(runs)}: {len(runs) - len(todo) - len(unreadable)} done, {n_partial} partial, {len(todo) - n_partial} to do{bad}")
     if missing:
         raise DataError(missing[0])
+    if unreadable:
+        raise UserError(f"{len(unreadable)} run record(s) unreadable (listed above): delete them to re-run those runs")
     if todo:
         data = {d: load_dataset(d, args.data_root) for d in {s.dataset_spec for s in todo}}
         plan = estimate(todo, data, args.accelerator, partial)

@@ -100,6 +100,37 @@ def labels(a: np.ndarray, n: int, where: str) -> torch.Tensor:
     return torch.from_numpy(a.astype(np.int64))
 
 
+def check_shapes(x: dict, where: str) -> None:
+    """Every split non-empty and of x_train's image shape (named by the file's keys)."""
+    for split, a in x.items():
+        if len(a) == 0:
+            raise DataError(f"{where}: array x_{split} holds no images")
+    shape = tuple(x["train"].shape[1:])
+    for split, a in x.items():
+        if tuple(a.shape[1:]) != shape:
+            raise DataError(f"{where}: x_{split} images are {tuple(a.shape[1:])} (C, H, W), x_train's are {shape}; "
+                            "every split needs one image shape")
+
+
+def check_label_sets(y: dict, where: str) -> None:
+    """Labels of x_val / x_test that y_train never has are refused: a class input (CVAE) and the
+    linear probe learn only the classes seen in training, so such a label would be scored
+    against a class no model could have learnt."""
+    seen = set(np.unique(y["train"].numpy()).tolist())
+    if len(seen) < 2:
+        raise DataError(f"{where}: y_train has one class; give labels of at least 2 classes (every run's linear "
+                        "probe, probe_acc, is a classifier fitted on them)")
+    for split in ("val", "test"):
+        if split not in y:
+            continue
+        unseen = sorted(set(np.unique(y[split].numpy()).tolist()) - seen)
+        if unseen:
+            shown = ", ".join(map(str, unseen[:10])) + (", ..." if len(unseen) > 10 else "")
+            raise DataError(f"{where}: y_{split} has label(s) {shown} that y_train never has (y_train's run "
+                            f"{min(seen)}..{max(seen)}); a CVAE's class input and the linear probe learn only "
+                            "classes seen in training: relabel those images or move some into x_train")
+
+
 def carve_val(x: dict, y: dict, where: str, alternative: str) -> None:
     """Move a fixed 10% of x["train"] (at most 5,000 images; the permutation does not depend on
     the run seed) into x["val"], with their labels."""
@@ -142,6 +173,8 @@ def load_npz(path, expected: str | None = None) -> Splits:
 
     x = {s: images(arrays[f"x_{s}"], f"data file {path}: array x_{s}") for s in ("train", "val", "test") if f"x_{s}" in arrays}
     y = {s: labels(arrays[f"y_{s}"], len(x[s]), f"data file {path}: array y_{s}") for s in x}
+    check_shapes(x, f"data file {path}")
+    check_label_sets(y, f"data file {path}")
     if not has_val:
         carve_val(x, y, f"data file {path}: x_train", "x_val")
     num_classes = 1 + max(int(t.max()) if len(t) else 0 for t in y.values())

@@ -3,14 +3,13 @@ protocol, error bars over seeds), disentanglement bar charts, and the image figu
 figure runs (samples, reconstructions, interpolations, traversals, CVAE class grids) rendered
 from the arrays stored beside their records.
 
-Every figure colours a model the same way (`model_colour`: a fixed colour for each built-in
-model, a hash-picked one for any other label), so a model is one colour across figures and
-results folders. File names are `identity.safe_filename` fragments (no ':', brackets, spaces).
+Every figure colours a configuration by its model name (`colours.model_colour`: a fixed
+colour per registered model, a hash-picked one for any other), so a model is one colour across
+figures and results folders; its configurations with parameters differ by marker. File names are `identity.safe_filename` fragments (no ':', brackets, spaces).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from pathlib import Path
@@ -27,32 +26,21 @@ from vaebench.metrics.catalog import (  # noqa: E402
     direction_word,
     metric_unit,
 )
+from vaebench.report.colours import (  # noqa: E402,F401 (BUILTIN_COLOURS, OTHER_COLOURS: re-exported)
+    BUILTIN_COLOURS,
+    OTHER_COLOURS,
+    model_colour,
+    model_marker,
+)
 from vaebench.report.identity import dataset_label, row_key, safe_filename  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 
-# the built-in models' colours (Okabe-Ito, colour-blind safe); other labels hash into OTHER_COLOURS
-BUILTIN_COLOURS = {"pca": "#555555", "ae": "#0072B2", "vae": "#D55E00", "cvae": "#009E73"}
-OTHER_COLOURS = ("#CC79A7", "#E69F00", "#56B4E9", "#882255", "#117733", "#AA4499", "#44AA99", "#999933",
-                 "#661100", "#6699CC", "#332288", "#F0E442")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.")  # per protocol id, when a plot has several
 HATCHES = ("", "//", "..", "xx")
 CVAE_PROBE_NOTE = "CVAE low by design: z is freed from the class"
-
-
-def _hash(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
-def model_colour(label: str) -> str:
-    """The colour of a model label in every figure: fixed for the built-in models, else a stable
-    hash-based pick (the same label gets the same colour in every folder and every run)."""
-    return BUILTIN_COLOURS.get(label) or OTHER_COLOURS[_hash(label) % len(OTHER_COLOURS)]
-
-
-def model_marker(label: str) -> str:
-    return "o" if label in BUILTIN_COLOURS else MARKERS[(_hash(label) >> 16) % len(MARKERS)]
+PANELLED = ("bpd", "elbo", "iwae", "ppca_ll")  # likelihood scales: model families can lie far apart
+PANEL_GAP = 1 / 3  # split where empty value range exceeds this share of the whole axis
 
 
 def figure_stem(key: tuple, several_protocols: bool) -> str:
@@ -120,41 +108,94 @@ def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None
             if not series:
                 continue
             protocols = sorted({p for _, p in series})
-            fig, ax = plt.subplots(figsize=(6.0, 4.0))
-            for (model, protocol), pts in sorted(series.items()):
-                pts.sort()
-                d, m, s = (np.array(v, dtype=float) for v in zip(*pts, strict=False))
-                ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker=model_marker(model), capsize=3,
-                            color=model_colour(model), linestyle=LINESTYLES[protocols.index(protocol) % len(LINESTYLES)],
-                            label=_series_label(model, protocol, len(protocols) > 1))
-            _draw_marks(ax, series, [m for m in marks or [] if m["dataset"] == dataset and m["metric"] == metric])
-            title = f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})")
-            if metric == "probe_acc":
-                title += _chance_line(ax, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
-            ax.set_xscale("log", base=2)
+            groups = value_groups(series) if metric in PANELLED else [sorted(series)]
+            fig, axes = plt.subplots(1, len(groups), figsize=(6.0 if len(groups) == 1 else 4.4 * len(groups), 4.0),
+                                     squeeze=False)
             dims = sorted({r["latent_dim"] for r in drows})
-            ax.set_xticks(dims, [str(d) for d in dims])
-            ax.minorticks_off()
-            ax.set_xlabel("latent dimension")
-            ax.set_ylabel(_axis_label(metric))
-            ax.set_title(title, fontsize=10)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            dmarks = [m for m in marks or [] if m["dataset"] == dataset and m["metric"] == metric]
+            title = f"{dataset}: {metric}" + ("" if higher is None else f" ({direction_word(higher)})")
+            for ax, keys in zip(axes.flat, groups, strict=True):
+                for model, protocol in keys:
+                    pts = sorted(series[(model, protocol)])
+                    d, m, s = (np.array(v, dtype=float) for v in zip(*pts, strict=False))
+                    ax.errorbar(d, m, yerr=np.where(np.isnan(s), 0, s), marker=model_marker(model), capsize=3,
+                                color=model_colour(model), linestyle=LINESTYLES[protocols.index(protocol) % len(LINESTYLES)],
+                                label=_series_label(model, protocol, len(protocols) > 1))
+                _draw_marks(ax, {k: series[k] for k in keys}, dmarks)
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(dims, [str(d) for d in dims])
+                ax.minorticks_off()
+                ax.set_xlabel("latent dimension")
+                ax.grid(alpha=0.3)
+            ax0 = axes.flat[0]
+            if metric == "probe_acc":
+                title += _chance_line(ax0, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
+            ax0.set_ylabel(_axis_label(metric))
+            if len(groups) > 1:  # one legend per panel: each says which models it holds
+                fig.suptitle(title + "; panels on their own scales", fontsize=10)
+                for ax in axes.flat:
+                    ax.legend(fontsize=7)
+                fig.tight_layout()
+            else:
+                ax0.set_title(title, fontsize=10)
+                ax0.legend(fontsize=8)
             written.append(_save(fig, out / f"{safe_filename(dataset)}_{safe_filename(metric)}.png"))
     return written
 
 
+def value_groups(series: dict) -> list[list[tuple]]:
+    """The series keys split into panels where their value ranges (mean ± std) lie far apart: at
+    each empty stretch wider than PANEL_GAP of the whole range, when that leaves a group whose own
+    spread would be squeezed into under a quarter of a shared axis (e.g. PCA at 7.0–7.8 bits/dim
+    and the VAEs at 5.86–6.05 share no panel, so the VAEs' differences are not flat lines). One
+    group otherwise. Groups are in increasing value order."""
+    spans = {}
+    for key, pts in series.items():
+        m = np.array([p[1] for p in pts], dtype=float)
+        s = np.nan_to_num(np.array([p[2] for p in pts], dtype=float))
+        lo, hi = np.nanmin(m - s), np.nanmax(m + s)
+        if np.isfinite(lo) and np.isfinite(hi):
+            spans[key] = (float(lo), float(hi))
+    if len(spans) < 2:
+        return [sorted(series)]
+    total = max(h for _, h in spans.values()) - min(lo for lo, _ in spans.values())
+    groups: list[list[tuple]] = []
+    top = -math.inf
+    for key in sorted(spans, key=lambda k: spans[k]):
+        lo, hi = spans[key]
+        if groups and lo - top <= PANEL_GAP * total:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+        top = max(top, hi) if len(groups[-1]) > 1 else hi
+    def span(g):
+        return max(spans[k][1] for k in g) - min(spans[k][0] for k in g)
+
+    if len(groups) > 1 and not any(0 < span(g) < total / 4 for g in groups):
+        return [sorted(series)]  # no panel would be squeezed flat: one axis reads fine
+    groups = [sorted(g) for g in groups]
+    rest = sorted(k for k in series if k not in spans)  # no finite value: with the first panel
+    groups[0] = sorted(groups[0] + rest)
+    return groups
+
+
 def _draw_marks(ax, series: dict, marks: list[dict]) -> None:
-    """A black ring at each marked point of a series, labelled with the criteria that chose it."""
+    """A black ring at each marked point of a series, labelled with the criteria that chose it:
+    one criterion a line, in a white box, alternately above and below the point (neighbouring
+    dims on a log axis are close), so labels of adjacent points do not overlap."""
     at: dict[tuple, list[str]] = {}
     for mk in marks:
         pts = series.get((mk["model"], mk.get("protocol", "")), [])
         hit = [p for p in pts if p[0] == mk["latent_dim"]]
         if hit:
             at.setdefault((mk["latent_dim"], hit[0][1]), []).append(mk["label"].removeprefix("recommend: "))
-    for (dim, value), labels in sorted(at.items()):
+    for i, ((dim, value), labels) in enumerate(sorted(at.items())):
         ax.plot([dim], [value], marker="o", markersize=13, markerfacecolor="none", markeredgecolor="black", linestyle="none")
-        ax.annotate(", ".join(labels), (dim, value), textcoords="offset points", xytext=(6, 8), fontsize=6)
+        above = i % 2 == 0
+        ax.annotate("\n".join(sorted(set(labels))), (dim, value), textcoords="offset points",
+                    xytext=(8, 10 if above else -10), va="bottom" if above else "top", fontsize=6,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.85},
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6})
 
 
 def _chance_line(ax, n_classes: int | None, has_cvae: bool) -> str:

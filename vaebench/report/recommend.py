@@ -60,7 +60,12 @@ def one_se_rule(dims, means, stds, ns, higher_better: bool) -> Choice:
     best = int(np.argmax(m) if higher_better else np.argmin(m))
     se = s[best] / math.sqrt(n[best]) if n[best] > 1 and np.isfinite(s[best]) else 0.0
     ok = m >= m[best] - se if higher_better else m <= m[best] + se
-    note = "" if se > 0 else "one seed: the rule degenerates to the best dim"
+    if se > 0:
+        note = ""
+    elif n[best] > 1 and np.isfinite(s[best]):  # e.g. PCA: one fit per configuration, the seed changes nothing here
+        note = f"deterministic across seeds ({int(n[best])} seeds, spread 0): the rule degenerates to the best dim"
+    else:
+        note = "one seed: the rule degenerates to the best dim"
     return Choice(int(d[np.flatnonzero(ok)[0]]), note)
 
 

@@ -49,12 +49,29 @@ class _EtaColumn(ProgressColumn):
 SHOWN = ("elbo", "iwae", "mse", "ppca_ll", "probe_acc", "mig", "factor_vae_eval_accuracy")
 
 
+def run_label(spec: dict | None) -> str:
+    """A run as a table row names it, plus its seed: `vae[beta=4] z2 s0` (the run id beside it
+    says the dataset)."""
+    if not spec or "latent_dim" not in spec:
+        return ""
+    from vaebench.report.identity import model_label
+
+    return f"{model_label(spec)} z{spec['latent_dim']} s{spec['seed']}"
+
+
+def named(run_id: str, spec: dict | None) -> str:
+    """`vae[beta=4] z2 s0 (digits-vae-z2-s0-7df562316150)`, or the bare run id without a spec."""
+    text = run_label(spec)
+    return f"{text} [dim]({run_id})[/]" if text else run_id
+
+
 def run_line(record: dict) -> str:
+    who = named(record["run_id"], record.get("spec"))
     if record["status"] == "diverged":
-        return f"{record['run_id']} [red]diverged[/] at step {record['diverged_at_step']}"
+        return f"{who} [red]diverged[/] at step {record['diverged_at_step']}"
     m = record["metrics"]
     shown = ", ".join(f"{k}={m[k]:.4g}" for k in SHOWN if k in m)
-    return f"{record['run_id']} {record['times']['total_s']:.1f}s  {shown}"
+    return f"{who} {record['times']['total_s']:.1f}s  {shown}"
 
 
 class _EpochBar(Callback):
@@ -91,9 +108,7 @@ class SweepProgress:
         self.started = 0.0
 
     def __enter__(self) -> SweepProgress:
-        self.started = time.perf_counter()
-        if self.enabled:
-            self.console.print(f"[bold]{self.title}[/]: {self.total} runs")
+        self.started = time.perf_counter()  # the plan line (runs, done, to do) is the sweep's, printed before
         if self.live:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[runs]}"),
@@ -130,11 +145,21 @@ class SweepProgress:
                 self.console.print(f"  {note}")
         self._update()
 
-    def skipped(self, n: int) -> None:
-        if n and self.enabled:
-            self.console.print(f"{n} run(s) done already, skipped")
+    def elsewhere(self, spec, holder: str | None) -> None:
+        """A run this sweep leaves alone: claimed by another live process (`holder`), or
+        finished by one since the plan was made (`holder` None)."""
+        self.todo -= 1
+        self.work_total -= self.weight(spec.run_id)
+        if self.enabled:
+            why = f"being run by {holder}" if holder else "another process ran it"
+            self.console.print(f"skip {named(spec.run_id, spec.to_dict())}: {why}")
+        self._update()
 
-    def start(self, run_id: str) -> None:
+    def start(self, run_id: str, spec: dict | None = None, resume_epoch: int | None = None) -> None:
+        if resume_epoch is not None and self.enabled:
+            of = (spec or {}).get("protocol", {}).get("max_epochs")
+            self.console.print(f"resuming {named(run_id, spec)} from epoch {resume_epoch}"
+                               f" ({resume_epoch}{f'/{of}' if of else ''} epochs done, from its checkpoint)")
         self.current = run_id
         self._before = self.work_done
         if self.progress is not None:

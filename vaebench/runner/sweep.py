@@ -17,6 +17,7 @@ Scale-out is Lightning's and the scheduler's, not ours:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from vaebench.metrics.fid_backbone import fid_unavailable
 from vaebench.models.pca import check_latent_dim, data_rank
 from vaebench.models.registry import build_model
 from vaebench.ranks import is_global_zero
+from vaebench.runner.curves import EpochCurves
 from vaebench.runner.disentanglement import evaluate_disentanglement
 from vaebench.runner.estimate import checkpoint_epochs, estimate
 from vaebench.runner.evaluate import SplitPasses, evaluate
@@ -58,6 +60,7 @@ class SweepSummary:
     finished: int
     diverged: int
     seconds: float
+    elsewhere: int = 0  # runs another live process had claimed (it writes their records)
 
 
 def run_one(spec: RunSpec, splits: Splits, launch: Launch = DEFAULT_LAUNCH, callbacks=(), checkpoint: Path | None = None,
@@ -94,10 +97,13 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             logger = tracker.logger(spec.run_id, spec.to_dict())
         else:
             tracker.start_run(spec.run_id, spec.to_dict())
+    curves = EpochCurves()  # per-epoch losses for the record (and the site's detail view)
     try:
-        info = train(model, splits, spec.protocol, spec.seed, launch, callbacks, checkpoint, logger)
+        info = train(model, splits, spec.protocol, spec.seed, launch, [*callbacks, curves], checkpoint, logger)
     except RunDiverged as exc:
         record.update(status="diverged", diverged_at_step=exc.step, diverged_value=str(exc.value), metrics={})
+        if (c := curves.to_dict()) is not None:
+            record["curves"] = c
         record["times"] = {"train_s": time.perf_counter() - t0, "eval_s": 0.0, "total_s": time.perf_counter() - t0}
         record["provenance"] = provenance(str(getattr(model, "device", "cpu")))
         return record, None
@@ -126,6 +132,8 @@ def _run_one(spec: RunSpec, splits: Splits, launch: Launch, callbacks, checkpoin
             times["figures_s"] = time.perf_counter() - t
     times["eval_s"] = sum(v for k, v in times.items() if k != "train_s")
     record.update(status="ok", metrics=metrics, train=info.to_dict(), fid_protocol=fid_protocol)
+    if (c := curves.to_dict()) is not None:
+        record["curves"] = c
     if (changes := seed_changes(model, metrics)) is not None:
         record["seed_changes"] = changes  # PCA: one fit per configuration, the seed changes only these
     if dis_protocol is not None:
@@ -167,6 +175,33 @@ def check_pca_ranks(runs: list[RunSpec], data: dict) -> None:
             check_latent_dim(max(dims), data_rank(splits.train_x), f"the {dataset} train split")
 
 
+def single_process(launch: Launch) -> bool:
+    """Whether each run is one process (no DDP): then runs are claimed one by one (`RunStore.claim`);
+    a DDP run's ranks move through the sweep in lockstep, so one rank alone cannot skip a run."""
+    if launch.num_nodes != 1 or launch.strategy not in ("auto", "single_device"):
+        return False
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):  # started by torchrun & co. as one of several ranks
+        return False
+    if launch.devices in (1, "1") or launch.accelerator == "cpu":
+        return True
+    return launch.devices == "auto" and torch.cuda.device_count() <= 1
+
+
+def check_records(store: RunStore, runs: list[RunSpec]) -> None:
+    """UserError, before any work, when a run's record exists but cannot be read or does not
+    validate: it must not count as done, and overwriting it is for the user to decide."""
+    problems = [p for spec in runs if (p := store.record_problem(spec.run_id))]
+    if problems:
+        more = f" ({len(problems) - 1} more unreadable record(s); `run --dry-run` lists them)" if len(problems) > 1 else ""
+        raise UserError(problems[0] + more)
+
+
+def plan_line(title: str, runs: int, done: int, partial: int) -> str:
+    left = runs - done
+    resumes = f" ({partial} resume from a checkpoint)" if partial else ""
+    return f"{title}: {runs} runs: {done} done, {left} to do{resumes}"
+
+
 def run_suite(
     suite: SuiteSpec, out: Path, data_root=None, launch: Launch = DEFAULT_LAUNCH,
     quiet: bool = False, console: Console | None = None, shard: tuple[int, int] | None = None, tracker=None,
@@ -176,36 +211,58 @@ def run_suite(
     git_sha()  # stamp the records with the code as it was when the sweep started
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
+    store = RunStore(out)
+    check_records(store, runs)
+    done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
+    todo = [spec for spec in runs if spec.run_id not in done]
+    partial = checkpoint_epochs(store, todo) if zero else {}
+    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
+    show = zero and not quiet
     data = {d: load_dataset(d, data_root) for d in {s.dataset_spec for s in runs}}  # fails fast on bad data
     check_pca_ranks(runs, data)
     check_fid_backbones(runs, data, console)
-    store = RunStore(out)
+    if show:  # once the input is known good (bad input stays one line), before the estimate measures
+        console.print(plan_line(f"[bold]{suite.name}{where}[/]", len(runs), len(done), len(partial)))
     if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
             remove_stale_temp_files(folder)
     start = time.perf_counter()
-    done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
     skipped = len(done)
-    finished = diverged = 0
-    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
-    todo = [spec for spec in runs if spec.run_id not in done]
-    plan = estimate(todo, data, launch.accelerator, checkpoint_epochs(store, todo)) if zero and not quiet and todo else None
-    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=zero and not quiet, plan=plan) as bar:
-        bar.skipped(skipped)
+    finished = diverged = elsewhere = 0
+    plan = estimate(todo, data, launch.accelerator, partial) if show and todo else None
+    claims = single_process(launch)
+    with SweepProgress(console, f"{suite.name}{where}", len(runs), enabled=show, plan=plan) as bar:
         bar.plan_runs([spec.run_id for spec in todo])
-        for spec in runs:
-            if spec.run_id in done:
+        for spec in todo:
+            claim = store.claim(spec.run_id) if claims else None
+            if claims and claim is None:
+                elsewhere += 1
+                bar.elsewhere(spec, store.claimed_by(spec.run_id))
                 continue
-            bar.start(spec.run_id)
-            checkpoint = store.checkpoint_path(spec.run_id)
-            record, visuals = run_one(spec, data[spec.dataset_spec], launch, callbacks=bar.callbacks(), checkpoint=checkpoint, tracker=tracker)
-            finished += 1
-            diverged += record["status"] == "diverged"
-            if zero:
-                store.write(record, visuals)
-                checkpoint.unlink(missing_ok=True)  # the record now marks the run done
-                if tracker is not None:
-                    tracker.log_result(record, visuals)
-                    tracker.finish_run()
-            bar.finish(record)
-    return SweepSummary(len(runs), skipped, finished, diverged, time.perf_counter() - start)
+            try:
+                if store.is_done(spec.run_id):  # finished by another sweep since the plan was made
+                    skipped += 1
+                    bar.elsewhere(spec, None)
+                    continue
+                bar.start(spec.run_id, spec.to_dict(), partial.get(spec.run_id))
+                checkpoint = store.checkpoint_path(spec.run_id)
+                record, visuals = run_one(spec, data[spec.dataset_spec], launch, callbacks=bar.callbacks(),
+                                          checkpoint=checkpoint, tracker=tracker)
+                finished += 1
+                diverged += record["status"] == "diverged"
+                if zero:
+                    try:
+                        store.write(record, visuals)
+                    except OSError as exc:  # atomic: no torn record, the finished ones are untouched
+                        raise UserError(f"writing the record of {spec.run_id} failed ({exc.strerror or exc}); the records "
+                                        f"already in {store.runs} are safe: free space and re-run the same command "
+                                        "to do the rest") from None
+                    checkpoint.unlink(missing_ok=True)  # the record now marks the run done
+                    if tracker is not None:
+                        tracker.log_result(record, visuals)
+                        tracker.finish_run()
+                bar.finish(record)
+            finally:
+                if claim is not None:
+                    claim.release()
+    return SweepSummary(len(runs), skipped, finished, diverged, time.perf_counter() - start, elsewhere)

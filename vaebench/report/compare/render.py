@@ -10,6 +10,16 @@ from vaebench.report.compare.sides import fmt
 from vaebench.report.compare.tolerances import DIVERGED
 
 
+STATUS_VS_VERDICT = (
+    "Two columns, two questions. **status** weighs the change against the tolerance: `improved` = better by "
+    "more than the tolerance (and significantly so when both sides have >= 2 seeds), `ok` = within the tolerance "
+    "either way, `REGRESSION` = worse by more than it (and significantly), `beyond tol (n.s.)` = worse by more "
+    "than it but not significantly. **verdict** is the t-test alone, whatever the tolerance: `better (p=...)` / "
+    "`worse (p=...)` = significantly different at alpha, so a change can be `better (p=0.01)` and still `ok` "
+    "(significant but within the tolerance)."
+)
+
+
 def _protocol(protocol: str | None) -> str:
     return f"`{protocol}`" if protocol else "unknown"
 
@@ -77,7 +87,8 @@ def to_markdown(cmp: Comparison) -> str:
         )
     lines += ["", "↑ higher is better, ↓ lower is better, no arrow: informational; Δ = candidate − baseline; tolerance: "
               "how much worse the candidate may be (relative to |baseline| or absolute, whichever is larger); — = "
-              "reported, never a regression. A gated metric the candidate lacks, or has as no finite number, is a regression."]
+              "reported, never a regression. A gated metric the candidate lacks, or has as no finite number, is a regression.",
+              "", STATUS_VS_VERDICT]
     shown = sorted({e.metric for e in cmp.entries if e.metric in INFORMATIONAL_WHY and not e.tol.gated}, key=list(INFORMATIONAL_WHY).index)
     if shown:
         lines += ["", "Informational (reported, never gated): " + "; ".join(f"`{m}`: {INFORMATIONAL_WHY[m]}" for m in shown) + "."]

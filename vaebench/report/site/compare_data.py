@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from vaebench.metrics.catalog import direction_arrow
+from vaebench.report.compare.render import STATUS_VS_VERDICT
 from vaebench.report.site.data import finite, metric_meta
 
 # compare's status -> (CSS class, what the page calls it)
@@ -80,6 +81,7 @@ def compare_data(cmp, title: str = "vaebench compare") -> dict[str, Any]:
         "unpaired": unpaired,
         "counts": counts,
         "verdicts": [{"class": c, "word": w} for c, w in [*VERDICTS.values(), NOT_COMPARABLE]],
+        "status_vs_verdict": _plain(STATUS_VS_VERDICT).replace("**", ""),
         "one_sided_metrics": [_plain(t) for t in cmp.one_sided_metrics],
         "warnings": [_plain(t) for t in cmp.warnings],
         "metrics": [metric_meta(m) for m in dict.fromkeys(e.metric for e in cmp.entries)],

@@ -22,13 +22,14 @@ from vaebench.metrics.catalog import (
     metric_unit,
 )
 from vaebench.report.identity import ROW_KEY, row_key
-from vaebench.report.plots import figure_stem, model_colour
+from vaebench.report.colours import model_colour, model_marker
+from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
 
 # the image figures `plots.figure_plots` writes per configuration, in the order the detail shows them
 FIGURE_KINDS = ("samples", "recon", "interpolation", "traversal", "latent_traversal", "class_grid")
 # the parts of a run record the detail view shows (the rest stays in the linked JSON)
-RECORD_FIELDS = ("run_id", "status", "created", "spec", "dataset", "provenance", "train", "fid_protocol",
+RECORD_FIELDS = ("run_id", "status", "created", "spec", "dataset", "provenance", "train", "times", "curves", "fid_protocol",
                  "seed_changes", "diverged_at_step", "diverged_value")
 
 
@@ -76,6 +77,45 @@ def _record_href(record: dict, folder: Path) -> str | None:
     return None if rel.startswith("../..") or os.path.isabs(rel) else rel.replace(os.sep, "/")
 
 
+def column_order(rows: list[dict], metrics: list[str]) -> list[str]:
+    """Judged metrics (those with a direction) first, the ones most rows have first among them
+    (so the first columns are not mostly empty: ELBO is blank for PCA and AE), then the
+    informational ones; ties keep the table's order."""
+    def key(item):
+        i, m = item
+        judged = describe_metric(m)[0] is not None
+        have = sum(f"{m}_mean" in r for r in rows)
+        return (not judged, -have, i)
+
+    return [m for _, m in sorted(enumerate(metrics), key=key)]
+
+
+def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dict[str, Any]]:
+    """Per dataset, what a reader wants first: the best row of every judged metric (its mean,
+    seed std and n), and `recommend`'s choices (from DIR/recommend.csv) when there are any."""
+    out = []
+    for dataset in sorted({r["dataset"] for r in rows}):
+        drows = [r for r in rows if r["dataset"] == dataset]
+        best = []
+        for m in metrics:
+            higher = describe_metric(m)[0]
+            have = [r for r in drows if f"{m}_mean" in r and r[f"{m}_mean"] is not None and math.isfinite(r[f"{m}_mean"])]
+            if higher is None or not have:
+                continue
+            top = (max if higher else min)(have, key=lambda r: r[f"{m}_mean"])
+            best.append({"metric": m, "arrow": direction_arrow(higher), "model": top["model"], "latent_dim": top["latent_dim"],
+                         "protocol": top.get("protocol"), "mean": top[f"{m}_mean"], "std": top.get(f"{m}_std"),
+                         "n": top.get("n_seeds"), "of": len(have), "row": rows.index(top)})
+        choices: dict[tuple, list[str]] = defaultdict(list)
+        for mk in marks:
+            if mk.get("dataset") == dataset:
+                choices[(mk["model"], mk.get("protocol") or "", mk["latent_dim"])].append(
+                    str(mk.get("label", "")).removeprefix("recommend: "))
+        out.append({"dataset": dataset, "best": best, "choices": [
+            {"model": m, "protocol": p, "latent_dim": d, "criteria": sorted(set(c))} for (m, p, d), c in sorted(choices.items())]})
+    return out
+
+
 def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
     """Per (dataset, metric): one series per (model, protocol), points over latent dims."""
     charts = []
@@ -89,7 +129,7 @@ def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
                         [r["latent_dim"], r[f"{metric}_mean"], r.get(f"{metric}_std")])
             if series:
                 charts.append({"dataset": dataset, "metric": metric, "series": [
-                    {"model": m, "protocol": p, "colour": model_colour(m), "points": sorted(pts)}
+                    {"model": m, "protocol": p, "colour": model_colour(m), "marker": model_marker(m), "points": sorted(pts)}
                     for (m, p), pts in sorted(series.items())]})
     return charts
 
@@ -98,7 +138,7 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
     """Everything the results page shows. `marks` is the hook for `recommend` (not written yet):
     a list of {dataset, metric, model, latent_dim, label} points the metric charts ring and label."""
     folder = Path(folder)
-    metrics = row_metrics(rows)
+    metrics = column_order(rows, row_metrics(rows))
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     by_triple: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
@@ -139,4 +179,5 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
         "rows": out_rows,
         "charts": _series(rows, metrics),
         "marks": list(marks or []),
+        "summary": summary(rows, metrics, list(marks or [])),
     })
