@@ -120,8 +120,12 @@ def main() -> int:
     p.add_argument("--n2", type=int, default=300)
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps (median)")
     p.add_argument("--json", type=Path)
+    p.add_argument("--from-json", type=Path, help="only print the table of an earlier run's JSON")
     p.add_argument("--worker", nargs=2, metavar=("CODE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.from_json:
+        print(markdown(json.loads(args.from_json.read_text())))
+        return 0
     if args.worker:
         print(json.dumps(worker(Path(args.worker[0]), args.worker[1], args.n1, args.n2, args.steps)))
         return 0
@@ -145,10 +149,31 @@ def main() -> int:
         train = sum(RUNS_PER_MODEL * r["train_s"] for r in per_model.values()) / 3600
         print(f"{name}: suite total {total:.1f} core-hours ({train:.1f} training)")
         per_model["suite_core_hours"] = {"total": total, "train": train}
+    print()
+    print(markdown(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def markdown(rows: dict[str, dict[str, dict]]) -> str:
+    """The cost table (docs/cost.md) from the measured rows: per model, before and after."""
+    names = list(rows)
+    head = "| model | " + " | ".join(f"train h ({n}) | evaluate s ({n}) | FID s ({n}) | eval / train ({n})" for n in names) + " |"
+    lines = [head, "|---" * (1 + 4 * len(names)) + "|"]
+    models = [m for m in rows[names[0]] if m != "suite_core_hours"]
+    for model in models:
+        cells = []
+        for n in names:
+            r = rows[n][model]
+            cells += [f"{r['train_s'] / 3600:.3f}", f"{r['evaluate_s']:.0f}", f"{r['fid_s']:.0f}", f"{r['eval_total_s'] / r['train_s']:.3f}"]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    totals = " | ".join(f"{rows[n]['suite_core_hours']['total']:.1f} core-hours ({rows[n]['suite_core_hours']['train']:.1f} training)"
+                        for n in names)
+    lines.append("")
+    lines.append(f"Suite total ({', '.join(names)}): {totals}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

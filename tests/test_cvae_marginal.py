@@ -14,7 +14,14 @@ from vaebench.config import Protocol
 from vaebench.metrics.elbo import bernoulli_nll
 from vaebench.models.cvae import CVAE
 from vaebench.models.vae import VAE
-from vaebench.runner.evaluate import evaluate, label_log_prior, marginal_iwae, other_label_samples, pool_bounds, stratified_marginal
+from vaebench.runner.evaluate import (
+    evaluate,
+    label_log_prior,
+    marginal_iwae,
+    other_label_samples,
+    pool_bounds,
+    stratified_marginal,
+)
 
 PROTOCOL = Protocol(iwae_k=8, eval_batch_size=1000)
 

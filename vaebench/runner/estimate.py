@@ -196,10 +196,10 @@ def _measure(spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
 
 def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device: torch.device) -> Rates:
     """`rates` with evaluation's and FID's per-image costs, timed with the code that evaluates."""
+    from vaebench.metrics.bpd import quantization_levels
     from vaebench.metrics.code_gmm import fit_code_gmm
     from vaebench.metrics.fid import applicable_metrics, model_kind
     from vaebench.metrics.probe import probe_accuracy
-    from vaebench.metrics.bpd import quantization_levels
     from vaebench.runner.evaluate import (
         BoundContext,
         bound_chunk,
@@ -222,7 +222,7 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             cond = bool(model.conditional)
             chunk = bound_chunk(device, decodes_per_image(p.iwae_k, cond, splits.num_classes), p.eval_batch_size,
                                 len(splits.test_x))
-            levels = quantization_levels(splits.test_x[:nb])
+            levels = quantization_levels(splits.test_x)  # as evaluation decides it: on the whole split
             ctx = BoundContext(kind, cond, p.iwae_k, 0, levels if bpd_kind(model, kind, levels) == "iwae" else None,
                                splits.num_classes, label_log_prior(splits.train_y, splits.num_classes) if cond else None)
             index = torch.arange(chunk, device=device)

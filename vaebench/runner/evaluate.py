@@ -295,7 +295,6 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None,
     means = {name: _mean_metric(device, world > 1) for name in names}
     log_prior = label_log_prior(splits.train_y, splits.num_classes) if cond else None
     eval_seed = seed + 7919  # the evaluation noise's own stream (training noise uses `seed`)
-    sfx = "_cond" if cond else ""
 
     # the codes and mean reconstructions of the stored test images, in eval batches (at least 8,
     # so that up to 8 DDP ranks all get work)
