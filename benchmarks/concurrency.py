@@ -52,6 +52,9 @@ def run_level(args, r: int, out: Path) -> dict:
         os.killpg(proc.pid, signal.SIGKILL)  # the pool and its workers: the session this started
         log, _ = proc.communicate()
         return {"runs": r, "error": f"timed out after {args.timeout} s", "log_tail": log[-2000:]}
+    except BaseException:  # interrupted (a caller's time budget): the pool, in its own session, goes too
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     wall = time.perf_counter() - start
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     ok = [rec for rec in records if rec.get("status") == "ok"]

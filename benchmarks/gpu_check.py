@@ -59,15 +59,15 @@ def stages(tiny: bool, accelerator: str, work: Path) -> list[tuple[str, list[str
     if tiny:
         small = ["--train-size", "256", "--batch", "32"]
         return [
-            ("device", [py, f"{b}/_env.py", str(work / "device.json")], 60, 5),
-            ("determinism", [py, f"{b}/determinism_check.py", "--steps", "3", *small, *j("determinism")], 120, 10),
+            ("device", [py, f"{b}/_env.py", str(work / "device.json")], 120, 5),
+            ("determinism", [py, f"{b}/determinism_check.py", "--steps", "3", *small, *j("determinism")], 300, 10),
             ("throughput", [py, f"{b}/throughput.py", "--modes", "fp32", "--steps", "4", "--warmup", "1",
-                            "--repeats", "1", "--threads", "1", *small, *j("throughput")], 120, 10),
+                            "--repeats", "1", "--threads", "1", *small, *j("throughput")], 300, 10),
             ("fast", [py, f"{b}/throughput.py", "--modes", "fast", "--steps", "3", "--warmup", "1",
-                      "--repeats", "1", "--threads", "1", *small, *j("fast")], 120, 10),
+                      "--repeats", "1", "--threads", "1", *small, *j("fast")], 300, 10),
             ("concurrency", [py, f"{b}/concurrency.py", "--suite", "smoke", "--model", "vae", "--latent-dim", "2",
                              "--levels", "1,2", "--max-steps", "3", "--accelerator", accelerator,
-                             "--set", "protocol.iwae_k=2", *FIDLESS, *j("concurrency")], 150, 20),
+                             "--set", "protocol.iwae_k=2", *FIDLESS, *j("concurrency")], 400, 20),
             # smoke (8x8 digits) for the suite stage: the same pool, interruption, report and packing,
             # where a latent_dim (Fashion-MNIST) evaluation alone takes minutes on a small CPU
             ("suite", [py, "-m", "vaebench", "run", "--suite", "smoke", "--models", "pca,vae", "--latent-dims", "2",
@@ -203,14 +203,14 @@ def pack(out: Path, work: Path, limit: int = 16 * 2**20) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (default 540; --tiny 400)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for the whole check (default 540; --tiny 1500)")
     ap.add_argument("--out", type=Path, default=None, help="where the results go (default $OUT, else ./gpu_check_out)")
     ap.add_argument("--tiny", action="store_true", help="the same check at a CPU size (tests)")
     ap.add_argument("--reserve", type=float, default=None, help="seconds kept at the end for packing (default 20; --tiny 5)")
     ap.add_argument("--only", help="comma-separated stage names to run (default: all)")
     args = ap.parse_args(argv)
     start = time.monotonic()
-    budget = args.budget if args.budget is not None else (400.0 if args.tiny else 540.0)
+    budget = args.budget if args.budget is not None else (1500.0 if args.tiny else 540.0)
     reserve = args.reserve if args.reserve is not None else (5.0 if args.tiny else 20.0)
     deadline = start + budget - reserve
     out = args.out or Path(os.environ.get("OUT") or "gpu_check_out")

@@ -33,9 +33,10 @@ def check(out, *args, timeout=900):
 @pytest.mark.slow
 def test_tiny_check_runs_every_stage_end_to_end(tmp_path):
     start = time.monotonic()
-    res = check(tmp_path, "--tiny", "--budget", "800")
+    # --tiny's budget (1500 s) is for a loaded machine: on 2 idle cores the whole check takes ~4 minutes
+    res = check(tmp_path, "--tiny", timeout=1700)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert time.monotonic() - start < 800
+    assert time.monotonic() - start < 1600
     assert {p.name for p in tmp_path.iterdir()} == OUT_FILES and all(p.is_file() for p in tmp_path.iterdir())
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {name: s["status"] for name, s in summary["stages"].items()} == dict.fromkeys(
