@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from vaebench.config import load_suite, with_overrides, expand
+from vaebench.config import expand, load_suite, with_overrides
 from vaebench.runner.sweep import run_one
 from vaebench.store import validate_record
 

@@ -154,9 +154,8 @@ def _dry_run(suite, out: Path, args) -> int:
     from vaebench.data.registry import dataset_status, load_dataset
     from vaebench.errors import DataError
     from vaebench.runner.estimate import checkpoint_epochs, estimate
-    from vaebench.store import RunStore
-
     from vaebench.runner.progress import run_label
+    from vaebench.store import RunStore
 
     store = RunStore(out)
     runs = shard_runs(expand(suite), parse_shard(args.shard))

@@ -9,7 +9,6 @@ from vaebench.report.compare.matching import Comparison
 from vaebench.report.compare.sides import fmt
 from vaebench.report.compare.tolerances import DIVERGED
 
-
 STATUS_VS_VERDICT = (
     "Two columns, two questions. **status** weighs the change against the tolerance: `improved` = better by "
     "more than the tolerance (and significantly so when both sides have >= 2 seeds), `ok` = within the tolerance "

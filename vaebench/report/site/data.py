@@ -21,8 +21,8 @@ from vaebench.metrics.catalog import (
     direction_word,
     metric_unit,
 )
+from vaebench.report.colours import model_colour
 from vaebench.report.identity import ROW_KEY, row_key
-from vaebench.report.colours import model_colour, model_marker
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
 
@@ -129,7 +129,7 @@ def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
                         [r["latent_dim"], r[f"{metric}_mean"], r.get(f"{metric}_std")])
             if series:
                 charts.append({"dataset": dataset, "metric": metric, "series": [
-                    {"model": m, "protocol": p, "colour": model_colour(m), "marker": model_marker(m), "points": sorted(pts)}
+                    {"model": m, "protocol": p, "colour": model_colour(m), "points": sorted(pts)}
                     for (m, p), pts in sorted(series.items())]})
     return charts
 
