@@ -52,13 +52,15 @@
     this.keys = columns.map(function (c) { return rows.map(c.value); });
     this.html = rows.map(function (r, i) {
       return "<tr " + (rowAttrs ? rowAttrs(r, i) : "") + ">" + columns.map(function (c) {
-        return "<td" + (c.numeric ? ' class="num"' : "") + ">" + c.cell(r) + "</td>";
+        var cls = (c.numeric ? "num " : "") + (c.cls || "");
+        return "<td" + (cls.trim() ? ' class="' + cls.trim() + '"' : "") + ">" + c.cell(r) + "</td>";
       }).join("") + "</tr>";
     });
     this.order = rows.map(function (_, i) { return i; });
     var table = h("table", { "class": "data" });
     var head = "<thead><tr>" + columns.map(function (c, j) {
-      return '<th scope="col" data-col="' + j + '" title="' + esc(c.title || "") + '"' + (c.numeric ? ' class="num"' : "") +
+      var cls = ((c.numeric ? "num " : "") + (c.cls || "")).trim();
+      return '<th scope="col" data-col="' + j + '" title="' + esc(c.title || "") + '"' + (cls ? ' class="' + cls + '"' : "") +
         '><button type="button">' + c.label.replace(/(<small>|$)/, '<span class="sort"></span>$1') + "</button></th>";
     }).join("") + "</tr></thead>";
     table.innerHTML = head + "<tbody></tbody>";
@@ -191,11 +193,82 @@
           '" r="7" class="mark"><title>' + esc(mk.label || "recommended") + "</title></circle>");
       }); });
     });
-    var legend = c.series.map(function (s) {
-      return '<span class="key"><i style="background:' + s.colour + '"></i>' + esc(s.model + (s.protocol && c.protocols > 1 ? " (" + s.protocol + ")" : "")) + "</span>";
-    }).join(" ");
     return '<figure class="chart" data-dataset="' + esc(c.dataset) + '"><svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' +
-      esc(c.dataset + " " + c.metric) + '">' + g.join("") + "</svg><figcaption>" + legend + "</figcaption></figure>";
+      esc(c.dataset + " " + c.metric) + '">' + g.join("") + "</svg></figure>";
+  }
+  /* One legend for every chart (a model is one colour everywhere), instead of one under each. */
+  function sharedLegend(charts) {
+    var seen = {}, keys = [];
+    charts.forEach(function (c) { c.series.forEach(function (s) {
+      var name = s.model + (s.protocol && c.protocols > 1 ? " (" + s.protocol + ")" : "");
+      if (!seen[name]) { seen[name] = 1; keys.push('<span class="key"><i style="background:' + s.colour + '"></i>' + esc(name) + "</span>"); }
+    }); });
+    return '<p class="chartlegend">' + keys.join(" ") + "</p>";
+  }
+
+  /* Training curves of one run: the per-epoch training and validation loss (record.curves). */
+  function curveChart(curves, title) {
+    var W = 300, H = 170, L = 52, R = 8, T = 20, B = 30, ep = curves.epoch, lines = [["train_loss", "#0072B2", "training"], ["val_loss", "#D55E00", "validation"]];
+    var vals = [];
+    lines.forEach(function (l) { (curves[l[0]] || []).forEach(function (v) { if (v != null) vals.push(v); }); });
+    if (!vals.length || !ep.length) return "";
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    if (hi === lo) { hi += Math.abs(hi) * 0.05 || 1; lo -= Math.abs(lo) * 0.05 || 1; }
+    var e0 = ep[0], e1 = ep[ep.length - 1];
+    function X(e) { return e1 === e0 ? L + (W - L - R) / 2 : L + (e - e0) / (e1 - e0) * (W - L - R); }
+    function Y(v) { return T + (hi - v) / (hi - lo) * (H - T - B); }
+    var g = ['<text x="' + W / 2 + '" y="13" class="ctitle">' + esc(title) + "</text>",
+      '<text x="' + (L - 4) + '" y="' + (Y(hi) + 3) + '" class="ytick">' + esc(num(hi, 4)) + "</text>",
+      '<text x="' + (L - 4) + '" y="' + (Y(lo) + 3) + '" class="ytick">' + esc(num(lo, 4)) + "</text>",
+      '<text x="' + X(e0) + '" y="' + (H - B + 13) + '" class="xtick">' + (e0 + 1) + "</text>",
+      '<text x="' + X(e1) + '" y="' + (H - B + 13) + '" class="xtick">' + (e1 + 1) + "</text>",
+      '<text x="' + ((L + W - R) / 2) + '" y="' + (H - 3) + '" class="xlabel">epoch</text>'];
+    lines.forEach(function (l) {
+      var pts = [];
+      (curves[l[0]] || []).forEach(function (v, i) { if (v != null) pts.push(X(ep[i]) + "," + Y(v)); });
+      if (pts.length) g.push('<polyline fill="none" stroke="' + l[1] + '" stroke-width="1.5" points="' + pts.join(" ") + '"><title>' + l[2] + " loss</title></polyline>");
+    });
+    return '<figure class="chart curve"><svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' + esc(title) + '">' + g.join("") +
+      '</svg><figcaption><span class="key"><i style="background:#0072B2"></i>training loss</span> <span class="key"><i style="background:#D55E00"></i>validation loss</span></figcaption></figure>';
+  }
+  function seconds(v) { return v == null ? "—" : (v >= 100 ? Math.round(v) : num(v, 3)) + " s"; }
+
+  /* The first screen: per dataset, the best row of each judged metric (the SHOWN most widely
+   * measured ones; the rest one click away) and recommend's choices, one line per model. */
+  var SHOWN = 6;
+  function summaryHtml(summary) {
+    if (!summary || !summary.length) return "";
+    function line(b) {
+      var spread = b.std != null && b.n > 1 ? " ± " + num(b.std, 2) : "";
+      return '<tr data-row="' + b.row + '" tabindex="0"><td class="metric">' + esc(b.metric) + " " + esc(b.arrow) + "</td><td>" + esc(b.model) +
+        " z=" + esc(b.latent_dim) + '</td><td class="num">' + num(b.mean) + spread + '</td><td class="n">' +
+        (b.n ? (b.n > 1 ? esc(b.n) + " seeds" : "1 seed") : "") + ", of " + esc(b.of) + " rows</td></tr>";
+    }
+    var head = '<thead><tr><th>best by</th><th>configuration</th><th class="num">mean ± std over seeds</th><th></th></tr></thead>';
+    return '<section class="summary" id="summary"><h2>Summary</h2>' + summary.map(function (d) {
+      var more = d.best.slice(SHOWN);
+      var byModel = {}, models = [];
+      d.choices.forEach(function (c) {
+        if (!byModel[c.model]) { byModel[c.model] = []; models.push(c.model); }
+        byModel[c.model].push("z=" + esc(c.latent_dim) + ' <span class="n">(' + esc(c.criteria.join(", ")) + ")</span>");
+      });
+      var choices = models.length ? '<div class="choices"><b>recommend</b> (latent dim per criterion, recommend.csv):<ul>' + models.map(function (m) {
+        return "<li>" + esc(m) + ": " + byModel[m].join("; ") + "</li>";
+      }).join("") + "</ul></div>" : "";
+      return '<div class="sumblock"><h3>' + esc(d.dataset) + '</h3><table class="best">' + head + "<tbody>" +
+        d.best.slice(0, SHOWN).map(line).join("") + "</tbody></table>" +
+        (more.length ? '<details class="more"><summary>' + more.length + " more judged metrics</summary><table class=\"best\">" + head +
+          "<tbody>" + more.map(line).join("") + "</tbody></table></details>" : "") + choices + "</div>";
+    }).join("") + "</section>";
+  }
+
+  function curvesHtml(r) {
+    var charts = r.runs.filter(function (u) { return u.record.curves; }).map(function (u) {
+      return curveChart(u.record.curves, "seed " + u.seed + ": loss per epoch");
+    }).join("");
+    return charts ? '<h3>Training curves</h3><p class="n">The training objective (mean over the epoch\'s batches) and the validation loss, per epoch; ' +
+      "the weights kept are the epoch with the lowest validation loss.</p><div class=\"curves\">" + charts + "</div>" :
+      (r.runs.some(function (u) { return (u.record.train || {}).epochs; }) ? "<h3>Training curves</h3><p class=\"n\">Not in these records (written before records kept per-epoch losses).</p>" : "");
   }
 
   /* ------------------------------------------------------------------ results page */
@@ -206,7 +279,10 @@
     var runs = rows.reduce(function (a, r) { return a + r.runs.length; }, 0);
     app.appendChild(h("header", {}, "<h1>" + esc(data.title) + "</h1><p>" + rows.length + " configurations, " + runs +
       ' run records, test-split metrics as mean ± sample std over seeds (n = finished seeds). Click a row for its figures, ' +
-      'per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>'));
+      'training curves, per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>'));
+    var sum = h("div", {}, summaryHtml(data.summary));
+    app.appendChild(sum);
+    sum.addEventListener("click", function (ev) { var tr = ev.target.closest("tr[data-row]"); if (tr) openDetail(+tr.dataset.row); });
     var bar = h("div", { "class": "filters" }), count = h("span", { "class": "count" });
     var columns = data.key.map(function (k) {
       return { label: keyLabels[k] || k, title: k, numeric: k === "latent_dim", value: function (r) { return r[k]; },
@@ -218,8 +294,11 @@
       columns.push({ label: esc(m.name) + (m.arrow ? " " + m.arrow : "") + (m.unit ? '<small>' + esc(m.unit) + "</small>" : ""),
         title: m.name + ": " + m.direction + (m.unit ? "; " + m.unit : "") + (m.description ? ". " + m.description : ""), numeric: true,
         value: function (r) { var c = r.cells[m.name]; return c ? c.mean : null; },
-        cell: function (r) { var c = r.cells[m.name]; return c ? meanStd(c) + ' <span class="n">n=' + c.n + "</span>" : ""; } });
+        cls: m.higher == null ? "info-col" : "",
+        // n only where it differs from the row's (a metric some seeds lack), not in every cell
+        cell: function (r) { var c = r.cells[m.name]; return c ? meanStd(c) + (c.n !== r.n_seeds ? ' <span class="n">n=' + c.n + "</span>" : "") : ""; } });
     });
+    var info = metrics.filter(function (m) { return m.higher == null; }).map(function (m) { return m.name; });
     var filters = {};
     var table;
     function apply() {
@@ -237,13 +316,26 @@
       }));
     });
     bar.appendChild(count);
+    if (info.length) {  // informational columns (never judged): folded away until asked for
+      var toggle = h("button", { type: "button", "class": "toggle-info", "aria-pressed": "false" },
+        "show informational columns (" + esc(info.join(", ")) + ")");
+      toggle.addEventListener("click", function () {
+        var on = table.table.classList.toggle("hide-info");
+        toggle.setAttribute("aria-pressed", String(!on));
+        toggle.textContent = (on ? "show" : "hide") + " informational columns (" + info.join(", ") + ")";
+        table.pin();
+      });
+      bar.appendChild(toggle);
+    }
     app.appendChild(bar);
     var wrap = h("div", { "class": "tablewrap" });
     app.appendChild(wrap);
     table = new Table(wrap, columns, rows, function (r, i) {
       return 'data-row="' + i + '" tabindex="0"' + (r.n_diverged ? ' class="has-diverged"' : "");
     });
-    table.id = table.table.id = "results"; table.sticky = data.key.length; table.pin();
+    table.id = table.table.id = "results"; table.sticky = data.key.length;
+    if (info.length) table.table.classList.add("hide-info");
+    table.pin();
     table.onRender = function (n) { count.textContent = n + " of " + rows.length + " rows"; };
     table.onRender(rows.length);
     wrap.addEventListener("click", function (ev) { var tr = ev.target.closest("tr[data-row]"); if (tr) openDetail(+tr.dataset.row); });
@@ -261,6 +353,7 @@
       c.meta = byName[c.metric]; c.protocols = uniq(c.series.map(function (s) { return s.protocol; })).length;
       return chart(c, data.marks.filter(function (mk) { return mk.dataset === c.dataset && mk.metric === c.metric; }));
     }).join("");
+    charts.appendChild(h("div", {}, sharedLegend(data.charts)));
     charts.appendChild(grid);
     app.appendChild(charts);
     var panel = h("aside", { id: "detail", hidden: "" });
@@ -271,9 +364,12 @@
       var figs = r.figures.length ? r.figures.map(function (f) {
         return '<figure><img src="' + esc(f.src) + '" alt="' + esc(f.kind + ": " + title) + '"><figcaption>' + esc(f.kind.replace("_", " ")) + "</figcaption></figure>";
       }).join("") : "<p>No image figures stored for this configuration (figures are drawn for the protocol's figure_latent_dims).</p>";
-      var seeds = "<table class=\"data\"><thead><tr><th>seed</th><th>status</th>" + names.map(function (n) { return '<th class="num">' + esc(n) + "</th>"; }).join("") +
+      var seeds = "<table class=\"data\"><thead><tr><th>seed</th><th>status</th><th class=\"num\" title=\"wall time of the run: training + evaluation\">wall</th>" +
+        "<th class=\"num\">train</th><th class=\"num\">epochs</th>" + names.map(function (n) { return '<th class="num">' + esc(n) + "</th>"; }).join("") +
         "<th>record</th></tr></thead><tbody>" + r.runs.map(function (u) {
+          var t = u.record.times || {}, tr = u.record.train || {};
           return '<tr class="' + (u.status === "ok" ? "" : "has-diverged") + '"><td>' + esc(u.seed) + "</td><td>" + esc(u.status) + "</td>" +
+            '<td class="num wall">' + seconds(t.total_s) + '</td><td class="num">' + seconds(t.train_s) + '</td><td class="num">' + (tr.epochs != null ? esc(tr.epochs) : "—") + "</td>" +
             names.map(function (n) { return '<td class="num">' + num(u.metrics[n]) + "</td>"; }).join("") +
             "<td>" + (u.href ? '<a href="' + esc(u.href) + '">' + esc(u.record.run_id) + ".json</a>" : esc(u.record.run_id)) + "</td></tr>";
         }).join("") + "</tbody></table>";
@@ -287,8 +383,8 @@
       }).join("");
       panel.innerHTML = '<button type="button" class="close" aria-label="close">×</button><h2>' + esc(title) + "</h2>" +
         (r.n_diverged ? '<p class="diverged">⚠ ' + r.n_diverged + " of " + r.runs.length + " runs diverged (left out of the means)</p>" : "") +
-        '<h3>Figures</h3><div class="figures">' + figs + "</div><h3>Per-seed values</h3><div class=\"tablewrap\">" + seeds +
-        "</div><h3>Run records</h3>" + records;
+        curvesHtml(r) + "<h3>Per-seed values</h3><div class=\"tablewrap\">" + seeds + "</div>" +
+        '<h3>Figures</h3><div class="figures">' + figs + "</div><h3>Run records</h3>" + records;
       panel.hidden = false;
       panel.querySelector(".close").addEventListener("click", function () { panel.hidden = true; });
       panel.scrollTop = 0;
@@ -305,7 +401,8 @@
       esc(data.baseline) + "</li><li>regression: worse than the baseline by more than the tolerance" + (data.tolerance_only ? "" :
       ", and significantly worse (Welch's t-test, two-sided, α = " + esc(data.alpha) + ") when both sides have ≥ 2 seeds") + "</li></ul>" +
       '<p class="result ' + (reg ? "regression" : "within") + '">' + (reg ? reg + " regression" + (reg > 1 ? "s" : "") : "No regression") +
-      " in " + e.length + " compared values (exit " + esc(data.exit_code) + ").</p>"));
+      " in " + e.length + " compared values (exit " + esc(data.exit_code) + ").</p>" +
+      (data.status_vs_verdict ? '<p class="note">' + esc(data.status_vs_verdict) + "</p>" : "")));
     var chips = h("div", { "class": "filters" }), active = {};
     data.verdicts.forEach(function (v) {
       var n = data.counts[v.word] || 0;
