@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vaebench.data import fashion_mnist, load_dataset
+from vaebench.data.base import pixels
 from vaebench.errors import DataError, UserError
 
 HAVE_FMNIST = fashion_mnist.find_files() is not None
@@ -33,7 +34,8 @@ def test_unknown_dataset():
 def test_fashion_mnist_splits_and_checksum():
     s = load_dataset("fashion_mnist")
     assert (len(s.train_x), len(s.val_x), len(s.test_x)) == (55_000, 5_000, 10_000)
-    assert s.image_shape == (1, 28, 28) and s.train_x.max() == 1 and s.train_x.min() == 0
+    assert s.image_shape == (1, 28, 28) and s.train_x.dtype == torch.uint8  # the file's bytes; pixels() scales
+    assert s.train_x.max() == 255 and s.train_x.min() == 0 and float(pixels(s.test_x).max()) == 1.0
     assert torch.bincount(s.test_y).tolist() == [1000] * 10
     assert torch.bincount(torch.cat([s.train_y, s.val_y])).tolist() == [6000] * 10
 

@@ -474,5 +474,5 @@ def test_the_dry_run_estimate_measures_every_model(digits, one_thread):
     runs = [RunSpec("t", "digits", parse_model(name), 2, 0, Protocol(max_epochs=1))
             for name in ("annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii")]
     plan = estimate(runs, {runs[0].dataset_spec: digits}, "cpu")
-    assert plan.unknown == 0 and not plan.notes, plan.notes
+    assert plan.unknown == 0 and not [n for n in plan.notes if "not measured" in n], plan.notes
     assert all(s > 0 for s in plan.seconds.values())
