@@ -201,13 +201,11 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
     from vaebench.metrics.fid import applicable_metrics, model_kind
     from vaebench.metrics.probe import probe_accuracy
     from vaebench.runner.evaluate import (
-        BoundContext,
         bound_chunk,
+        bound_context,
         bound_kind,
-        bpd_kind,
         chunk_bounds,
         decodes_per_image,
-        label_log_prior,
     )
 
     p = spec.protocol
@@ -222,9 +220,7 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             cond = bool(model.conditional)
             chunk = bound_chunk(device, decodes_per_image(p.iwae_k, cond, splits.num_classes), p.eval_batch_size,
                                 len(splits.test_x))
-            levels = quantization_levels(splits.test_x)  # as evaluation decides it: on the whole split
-            ctx = BoundContext(kind, cond, p.iwae_k, 0, levels if bpd_kind(model, kind, levels) == "iwae" else None,
-                               splits.num_classes, label_log_prior(splits.train_y, splits.num_classes) if cond else None)
+            ctx = bound_context(model, kind, splits, p.iwae_k, 0, quantization_levels(splits.test_x))
             index = torch.arange(chunk, device=device)
             chunk_bounds(model, ctx, xt[:chunk], yt[:chunk], index)  # warm-up
             out["bound"] = _timed(lambda: chunk_bounds(model, ctx, xt[:chunk], yt[:chunk], index), device) / chunk

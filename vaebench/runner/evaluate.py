@@ -220,6 +220,15 @@ class BoundContext:
     log_prior: torch.Tensor | None
 
 
+def bound_context(model, kind: str, splits: Splits, k: int, seed: int, levels: int | None) -> BoundContext:
+    """The BoundContext evaluation uses for `model` on `splits` (`levels`: the test split's
+    quantisation levels): dequantized bounds for a density likelihood, the train label prior for
+    a conditional model. runner.estimate times the same context."""
+    cond = bool(model.conditional)
+    return BoundContext(kind, cond, k, seed, levels if bpd_kind(model, kind, levels) == "iwae" else None,
+                        splits.num_classes, label_log_prior(splits.train_y, splits.num_classes) if cond else None)
+
+
 def chunk_bounds(model, ctx: BoundContext, xb, yb, index) -> dict[str, torch.Tensor]:
     """The per-image bound columns of one chunk of test images (`index`: their test-set rows),
     in float64: the whole of evaluation's k-sample pass, also what runner.estimate times."""
@@ -293,7 +302,6 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None,
     bpd_how = bpd_kind(model, kind, levels)
     names = ["mse", *BOUND_NAMES.get((kind, cond), ()), *(["bpd"] if bpd_how else [])]  # the same names on every rank (compute() is a collective)
     means = {name: _mean_metric(device, world > 1) for name in names}
-    log_prior = label_log_prior(splits.train_y, splits.num_classes) if cond else None
     eval_seed = seed + 7919  # the evaluation noise's own stream (training noise uses `seed`)
 
     # the codes and mean reconstructions of the stored test images, in eval batches (at least 8,
@@ -319,7 +327,7 @@ def evaluate(model, splits: Splits, protocol: Protocol, seed: int, device=None,
     # k-sample pass gives elbo, iwae and bpd (= iwae in bits/dim)
     if kind in ("terms", "bound"):
         chunk = bound_chunk(device, decodes_per_image(k, cond, splits.num_classes), bs, len(test_x))
-        ctx = BoundContext(kind, cond, k, eval_seed, levels if bpd_how == "iwae" else None, splits.num_classes, log_prior)
+        ctx = bound_context(model, kind, splits, k, eval_seed, levels)
         for i, (xb, yb) in enumerate(_batches(test_x, test_y, chunk)):
             if i % world != rank:
                 continue
