@@ -161,6 +161,26 @@ def test_every_command_is_its_own_module_and_the_cli_imports_no_circle():
         assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["report", "RESULTS"]])
+def test_help_list_and_report_do_not_import_torch(tmp_path, argv):
+    """torch's import is most of a second on an idle machine and many under load; these commands
+    do not need it (benchmarks/startup.py measures how soon they answer)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    results = tmp_path / "smoke"
+    shutil.copytree(Path(__file__).parents[1] / "results" / "smoke", results)
+    argv = [str(results) if a == "RESULTS" else a for a in argv]
+    code = ("import sys, runpy; sys.argv = ['vaebench', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('vaebench', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('vaebench'))")
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path,
+                         env={**__import__("os").environ, "VAEBENCH_OFFLINE": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
 @pytest.mark.parametrize("command", [["run", "--suite", "smoke", "--models", "pca", "--latent-dims", "2"],
                                      ["run", "--suite", "smoke", "--dry-run"], ["list"]])
 def test_a_named_data_root_that_does_not_exist_exits_2(capsys, tmp_path, command):

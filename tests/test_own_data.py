@@ -225,6 +225,9 @@ def _bad_folder(tmp_path, kind):
     elif kind == "one_class":
         shutil.rmtree(root / "train" / "dog")
         shutil.rmtree(root / "test" / "dog")
+    elif kind == "unseen_class":
+        (root / "test" / "bird").mkdir()
+        shutil.copy(root / "test" / "dog" / "000.png", root / "test" / "bird" / "000.png")
     return root
 
 
@@ -234,6 +237,7 @@ def _bad_folder(tmp_path, kind):
     ("size", "999.png is 8x9, the first image is 8x8"),
     ("corrupt", "cannot read an image"),
     ("one_class", "one class ('cat')"),
+    ("unseen_class", "test/ has class folder(s) bird that train/ does not have"),
 ])
 def test_bad_folder_exits_2_with_a_clear_message(capsys, tmp_path, kind, message):
     root = _bad_folder(tmp_path, kind)

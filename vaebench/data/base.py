@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Splits:
 
 def pixels(x: torch.Tensor) -> torch.Tensor:
     """A batch of stored images as float32 in [0, 1] (uint8 storage is 0..255)."""
+    import torch
+
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
     return x
@@ -61,6 +65,8 @@ def official_train_test_splits(name: str, x_all, y_all, x_test, y_test, n_val: i
     """The splits of a data set published as a training and a test set (numpy arrays): a fixed
     `n_val`-image validation part of the official training set (independent of the run seed),
     the rest for training, and the official test set."""
+    import torch
+
     train, val, _ = fixed_split(len(x_all), n_val)
     t = torch.from_numpy
     return Splits(

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vaebench.data import _files
 from vaebench.data.base import Splits
-from vaebench.data.streamed import ImageFiles
 from vaebench.errors import DataError, UserError
+
+if TYPE_CHECKING:
+    import torch
 
 CROP = 148
 SIDE = 64
@@ -126,6 +128,10 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
 
 
 def load_celeba64_splits(data_root=None, attribute: str = "Smiling", allow_download: bool = True) -> Splits:
+    import torch
+
+    from vaebench.data.streamed import ImageFiles
+
     folder = FILES.locate(data_root, allow_download)  # the text files verified
     images_verified = _verify_archive(folder)
     part = read_partition(folder / "list_eval_partition.txt")

@@ -6,8 +6,6 @@ Every failure is a `DataError` (exit 2) that names where the data came from and 
 
 from __future__ import annotations
 
-import torch
-
 from vaebench.data.base import Splits
 from vaebench.errors import DataError
 
@@ -18,6 +16,8 @@ def check_splits(splits, where: str) -> Splits:
     """`splits` as the suite needs it, or a DataError naming `where` and the field at fault:
     x (N, C, H, W) float32 in [0, 1] or uint8, C in {1, 3}, the same (C, H, W) in every split,
     no empty split; y int64 (N,), labels in [0, num_classes); a checksum string."""
+    import torch
+
     if not isinstance(splits, Splits):
         raise DataError(f"{where}: returned a {type(splits).__name__}, not a vaebench.data.base.Splits")
     if not isinstance(splits.checksum, str) or not splits.checksum:
@@ -55,6 +55,8 @@ def check_splits(splits, where: str) -> Splits:
 def check_network(image_shape: tuple[int, int, int], where: str) -> None:
     """DataError unless the shared encoder and decoder (`vaebench.models.networks`) exist for
     `image_shape` and give back images of that shape (tried on one blank image)."""
+    import torch
+
     from vaebench.models.networks import Decoder, Encoder
 
     c, h, w = image_shape

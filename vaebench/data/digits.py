@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-import torch
-
 from vaebench.data.base import Splits, fixed_split
 
 N_VAL, N_TEST = 180, 360  # of 1,797: 1,257 train / 180 val / 360 test
 
 
 def load_digits_splits(data_root=None) -> Splits:
+    import torch
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vaebench.data.base import Splits, fixed_split
 from vaebench.data.dsprites_render import (
@@ -33,6 +33,9 @@ from vaebench.data.dsprites_render import (
     index_to_factors,
 )
 from vaebench.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 N_VAL = N_TEST = 10_000
 RENDERER_VERSION = "1"  # bump when the renderer's pixels change
@@ -81,6 +84,8 @@ def grid_splits(name: str, ds, checksum: str, source: str, subsample: int | None
     """Splits of the dSprites grid (or a `subsample`d part of it, see `load_dsprites_splits`)
     whose images `render(indices) -> uint8 (n, channels, 64, 64)` draws, chunk by chunk into
     one preallocated tensor per split; `ds` is the ground truth the metrics sample from."""
+    import torch
+
     indices = np.arange(NUM_IMAGES)
     n_val, n_test = N_VAL, N_TEST
     if subsample is not None:

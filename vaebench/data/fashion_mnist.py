@@ -13,12 +13,15 @@ import gzip
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vaebench.data.base import Splits, fixed_split
 from vaebench.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_DIR = Path.home() / ".cache" / "vaebench"  # where torchvision's download goes by default
@@ -109,6 +112,8 @@ def download(data_root) -> dict[str, Path]:
 
 
 def load_fashion_mnist_splits(data_root=None, allow_download: bool = True) -> Splits:
+    import torch
+
     files = find_files(data_root)
     if files is None:
         if data_root:

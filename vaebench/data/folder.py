@@ -24,11 +24,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vaebench.data.base import Splits
 from vaebench.data.checks import check_splits
-from vaebench.data.npz import ID_HEX, carve_val, file_sha256
+from vaebench.data.npz import ID_HEX, carve_val, check_label_sets, file_sha256
 from vaebench.errors import DataError
 
 PREFIX = "folder:"
@@ -95,6 +94,7 @@ def _read(files: list[tuple[Path, str]], rgb: bool, size: tuple[int, int]) -> np
 
 
 def load_folder(root, expected: str | None = None) -> Splits:
+    import torch
     from PIL import Image, UnidentifiedImageError
 
     root = Path(root)
@@ -108,6 +108,8 @@ def load_folder(root, expected: str | None = None) -> Splits:
         raise DataError(f"image folder {root}: one class ({classes[0]!r}); give at least 2 class sub-folders "
                         "(every run's linear probe is a classifier fitted on the labels)")
     index = {c: i for i, c in enumerate(classes)}
+    y = {s: torch.tensor([index[c] for _, c in fs], dtype=torch.int64) for s, fs in files.items()}
+    check_label_sets(y, f"image folder {root}", names=classes)
     modes, size = set(), None
     try:
         for fs in files.values():
@@ -119,7 +121,6 @@ def load_folder(root, expected: str | None = None) -> Splits:
         x = {s: torch.from_numpy(_read(fs, rgb, size)) for s, fs in files.items()}
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"image folder {root}: cannot read an image ({type(exc).__name__}: {exc})") from None
-    y = {s: torch.tensor([index[c] for _, c in fs], dtype=torch.int64) for s, fs in files.items()}
     if "val" not in x:
         carve_val(x, y, f"image folder {root}: train/", "val/")
     out = Splits(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import torch
 
 from vaebench.data.base import Splits, fixed_split
 from vaebench.errors import UserError
@@ -72,6 +71,8 @@ def generate(k: int, generator: str, noise: float, n: int, seed: int) -> tuple[n
 
 
 def load_manifold_splits(data_root=None, *, k: int, generator: str, noise: float, n: int, seed: int) -> Splits:
+    import torch
+
     x, _, labels = generate(k, generator, noise, n, seed)
     checksum = hashlib.sha256(x.tobytes() + labels.tobytes()).hexdigest()
     xt = torch.from_numpy(x).reshape(n, 1, SIDE, SIDE)

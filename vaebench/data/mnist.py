@@ -30,14 +30,17 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vaebench.data import _files
 from vaebench.data.base import Splits, fixed_split
 from vaebench.data.fashion_mnist import parse_idx
 from vaebench.errors import DataError, UserError
+
+if TYPE_CHECKING:
+    import torch
 
 N_VAL = 10_000
 BINARIZE = ("none", "dynamic", "fixed")
@@ -127,6 +130,8 @@ def _check_aligned(binary: np.ndarray, grey: np.ndarray, path: Path) -> None:
 
 def _u8(a: np.ndarray) -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 1, 28, 28), in a writable copy (idx arrays are read-only buffers)."""
+    import torch
+
     return torch.from_numpy(np.array(a)).unsqueeze(1)
 
 
@@ -136,6 +141,8 @@ def _binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def load_mnist_splits(data_root=None, binarize: str = "none", allow_download: bool = True) -> Splits:
+    import torch
+
     if binarize not in BINARIZE:
         raise UserError(f"dataset 'mnist': binarize must be one of {', '.join(BINARIZE)}, got {binarize!r}")
     if binarize == "fixed":
@@ -160,6 +167,8 @@ def load_mnist_splits(data_root=None, binarize: str = "none", allow_download: bo
 
 
 def _load_fixed(data_root, allow_download: bool) -> Splits:
+    import torch
+
     folder = AMAT.locate(data_root, allow_download)
     grey, _ = read_grey(data_root, allow_download)
     parts = {}

@@ -27,13 +27,16 @@ import hashlib
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vaebench.data.base import Splits, fixed_split
 from vaebench.data.checks import check_splits
 from vaebench.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 ARRAYS = ("x_train", "x_test", "x_val", "y_train", "y_test", "y_val")
 VAL_FRACTION, VAL_MAX = 0.1, 5_000
@@ -62,6 +65,8 @@ def identity(path: Path, checksum: str) -> str:
 
 def images(a: np.ndarray, where: str) -> torch.Tensor:
     """An image array as (N, C, H, W): uint8 kept, float in [0, 1] -> float32 (see module doc)."""
+    import torch
+
     if a.ndim == 3:
         a = a[:, None]
     elif a.ndim == 4:
@@ -90,6 +95,8 @@ def images(a: np.ndarray, where: str) -> torch.Tensor:
 
 
 def labels(a: np.ndarray, n: int, where: str) -> torch.Tensor:
+    import torch
+
     if a.dtype.kind not in "iu":
         raise DataError(f"{where}: labels must be integers, got dtype {a.dtype}")
     if a.shape != (n,):
@@ -112,10 +119,11 @@ def check_shapes(x: dict, where: str) -> None:
                             "every split needs one image shape")
 
 
-def check_label_sets(y: dict, where: str) -> None:
+def check_label_sets(y: dict, where: str, names: list[str] | None = None) -> None:
     """Labels of x_val / x_test that y_train never has are refused: a class input (CVAE) and the
     linear probe learn only the classes seen in training, so such a label would be scored
-    against a class no model could have learnt."""
+    against a class no model could have learnt. `names[label]`, when given, is how the message
+    names a label (an image folder's class folders)."""
     seen = set(np.unique(y["train"].numpy()).tolist())
     if len(seen) < 2:
         raise DataError(f"{where}: y_train has one class; give labels of at least 2 classes (every run's linear "
@@ -124,6 +132,11 @@ def check_label_sets(y: dict, where: str) -> None:
         if split not in y:
             continue
         unseen = sorted(set(np.unique(y[split].numpy()).tolist()) - seen)
+        if unseen and names is not None:
+            shown = ", ".join(names[i] for i in unseen[:10]) + (", ..." if len(unseen) > 10 else "")
+            raise DataError(f"{where}: {split}/ has class folder(s) {shown} that train/ does not have; a CVAE's class "
+                            "input and the linear probe learn only classes seen in training: add training images of "
+                            f"those classes to train/ or remove them from {split}/")
         if unseen:
             shown = ", ".join(map(str, unseen[:10])) + (", ..." if len(unseen) > 10 else "")
             raise DataError(f"{where}: y_{split} has label(s) {shown} that y_train never has (y_train's run "
