@@ -29,7 +29,7 @@ validation (the plain loop has none), so images/s counts training steps only on 
 The modes' global flags (cudnn.benchmark, deterministic algorithms) are set for each
 measurement by its mode (the Trainer's own settings; `determinism.apply_mode` for the plain loop)
 and restored afterwards, so none leaks into the next measurement. Repeats alternate which side
-goes first; the best of each is reported, with every value. Goals on one GPU (issue 23):
+goes first; the best of each is reported, with every value. Goals on one GPU:
 ratio >= 0.95 at fp32 batch 256; fast >= 100,000 images/s. Absolute numbers only from the GPU
 machine; on CPU read the ratio at a small `--train-size` and `--steps`.
 """

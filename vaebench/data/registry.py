@@ -31,7 +31,7 @@ DATASETS: dict[str, Dataset] = {
     "digits": Dataset(load_digits_splits),
     "fashion_mnist": Dataset(fashion_mnist.load_fashion_mnist_splits),
     "dsprites": Dataset(dsprites.load_dsprites_splits),
-    # --- standard image benchmarks (issue 16; status lines in _standard_status) ---
+    # --- standard image benchmarks (status lines in _standard_status) ---
     "mnist": Dataset(mnist.load_mnist_splits, {"binarize": "none"}),
     "cifar10": Dataset(cifar10.load_cifar10_splits),
     "svhn": Dataset(svhn.load_svhn_splits),
@@ -200,7 +200,7 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
     return True, str(next(iter(files.values())).parent)
 
 
-# --- standard image benchmarks (issue 16) ---
+# --- standard image benchmarks ---
 # name -> (module, finder of the folder, verifier of that folder, what to say when it is missing)
 _STANDARD = {
     "mnist": (mnist, mnist.find_grey, mnist.verify_grey, mnist.HOW_TO_GET),
