@@ -8,8 +8,12 @@ then all-reduced, instead of in one pass). Measured on the 2-core
 CI machine (AMD EPYC, AVX-512; ATEN_CPU_CAPABILITY unset / avx2 / default; docs/compare.md,
 "Reproducibility, measured"):
 
-- the first step's gradients differ by at most 2.2e-7 in relative norm per parameter tensor
-  (about 2 float32 ulps; FIRST_STEP_TOL = 1e-6);
+- the first step's gradients differ by at most 3.2e-7 in relative norm per parameter tensor
+  (a few float32 ulps), except the VampPrior's pseudo-inputs, whose gradient sums terms of both
+  signs over the batch and so loses more to summation order: 9.7e-7 here, 1.006e-6 on a CI run.
+  FIRST_STEP_TOL = 1e-5 is 10x the worst measured; a DDP bug is far above it (each rank drawing
+  its own noise instead of its slice of the global batch's: >= 8.5e-3 in every tensor, up to
+  1.5);
 - training amplifies that round-off, fastest with ATen's portable kernels (default): largest
   relative metric difference after 1 epoch 5.8e-8, after 3 epochs 3.9e-4 (`kl`; every other
   metric <= 5.2e-6). With AVX-512 or AVX2 kernels: 2.5e-8 and 1.4e-7 (`benchmarks/ddp_roundoff.py`
@@ -47,7 +51,7 @@ SCALE_SUITE = {
     "protocol": {"lr": 0.003, "batch_size": 128, "max_epochs": 3, "patience": 0, "iwae_k": 8,
                  "eval_batch_size": 1000, "num_threads": 1, "fid_backbone": "none", "figure_latent_dims": [2]},
 }
-FIRST_STEP_TOL = 1e-6  # relative norm per parameter tensor; measured <= 2.2e-7 (module docstring)
+FIRST_STEP_TOL = 1e-5  # relative norm per parameter tensor; measured <= 1.006e-6 (module docstring)
 DDP_TOL = {"kl": 1e-2}  # relative, after 3 epochs; measured <= 3.9e-4 for kl (module docstring)
 DDP_TOL_OTHER = 1e-4  # every other metric; measured <= 5.2e-6
 
