@@ -235,17 +235,41 @@ def redundant_factor0(f, seed, sizes):
     return np.hstack([noisy_factor0(f, seed, sizes), extra])
 
 
+def coded_twice(code_fn, copy=lambda v: v):
+    """``code_fn``'s code plus a copy of its dim 0 through the monotone map ``copy``: the copy
+    orders the points exactly as dim 0 does, so any split on one is the same split on the other
+    (a tie for the trees at every node)."""
+
+    def fn(f, seed):
+        z = code_fn(f, seed)
+        return np.hstack([z, copy(z[:, :1])])
+
+    return fn
+
+
+DCI_SIZES = SIZES[:3]
+DCI_CODES = {
+    "disentangled": lambda f, s: disentangled_fn(f, s, DCI_SIZES),
+    "rotated": lambda f, s: rotated(disentangled_fn(f, s, DCI_SIZES)),
+    "noise": noise_fn,
+    "single": lambda f, s: noisy_factor0(f, s, DCI_SIZES),
+    "redundant": lambda f, s: redundant_factor0(f, s, DCI_SIZES),
+    # Analytic cases: the factors themselves (D = C = I = 1), and factor 0 coded twice.
+    "perfect": lambda f, s: f.astype(np.float64),
+    "twice": coded_twice(lambda f, s: disentangled_fn(f, s, DCI_SIZES)),
+    "twice_reversed": coded_twice(lambda f, s: disentangled_fn(f, s, DCI_SIZES), copy=lambda v: -v),
+    "noisy_twice": coded_twice(lambda f, s: noisy_factor0(f, s, DCI_SIZES)),
+}
+
+
+def dci_case(name: str, seed: int = 0):
+    """(codes, factors) train and test samples of one of ``DCI_CODES`` (1,000 / 500 points)."""
+    return train_test(DCI_CODES[name], n_train=1000, n_test=500, sizes=DCI_SIZES, seed=seed)
+
+
 @pytest.fixture(scope="module")
 def dci_sets():
-    sizes = SIZES[:3]
-    fns = {
-        "disentangled": lambda f, s: disentangled_fn(f, s, sizes),
-        "rotated": lambda f, s: rotated(disentangled_fn(f, s, sizes)),
-        "noise": noise_fn,
-        "single": lambda f, s: noisy_factor0(f, s, sizes),
-        "redundant": lambda f, s: redundant_factor0(f, s, sizes),
-    }
-    return {k: train_test(fn, n_train=1000, n_test=500, sizes=sizes) for k, fn in fns.items()}
+    return {k: dci_case(k) for k in DCI_CODES}
 
 
 @pytest.fixture(scope="module")
