@@ -3,7 +3,9 @@ atomically, with provenance. A record's JSON is written last: it is what marks a
 
 from __future__ import annotations
 
+import ast
 import functools
+import hashlib
 import io
 import json
 import os
@@ -108,6 +110,17 @@ class RunStore:
 
     def is_done(self, run_id: str) -> bool:
         return self.json_path(run_id).is_file()
+
+    def code_of(self, run_id: str) -> str:
+        """`code_label` of the run's record (which must exist and be readable)."""
+        return code_label(read_record(self.json_path(run_id)))
+
+    def stale(self, run_ids) -> dict[str, str]:
+        """The done runs among `run_ids` whose record was made by other code than the running
+        one (see `code_hash`): run id -> `code_label` of its record."""
+        current = running_code_label()
+        labels = {run_id: self.code_of(run_id) for run_id in run_ids if self.is_done(run_id)}
+        return {run_id: label for run_id, label in labels.items() if label != current}
 
     def record_problem(self, run_id: str) -> str | None:
         """None when the run has no record or a valid one; else why its record is unusable (a
@@ -291,6 +304,86 @@ def git_sha() -> str | None:
         return None
 
 
+# the package's parts whose code does not enter a record's numbers: the command line, the
+# report, W&B logging, the shipped suites (a suite's content enters each run id) and the schemas
+_NOT_RESULT_CODE = frozenset({"cli", "report", "suites", "schemas", "__main__.py", "tracking.py"})
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """What "the same code" means for a record: 16 hex digits of a SHA-256 over the package's
+    Python files whose code enters results, as syntax trees without docstrings (comments,
+    formatting and docstrings do not count; the tree is the running Python's, so a record made
+    under another Python minor version may count as other code), and over the shipped FID
+    backbone weights, in path order. Read once per process, like `git_sha`."""
+    return package_code_hash(Path(__file__).resolve().parent)
+
+
+def package_code_hash(root: Path) -> str:
+    """`code_hash` of the package whose folder is `root`."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or rel.parts[0] in _NOT_RESULT_CODE or "__pycache__" in rel.parts:
+            continue
+        if path.suffix == ".py":
+            body = _code_without_docstrings(path.read_text(encoding="utf-8"))
+        elif rel.parts[0] == "fid_weights":
+            body = path.read_bytes()
+        else:
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + body + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _code_without_docstrings(source: str) -> bytes:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
+def code_label(record: dict[str, Any]) -> str:
+    """Which code made a record, as messages and the report name it: `code <hash>`, or for a
+    record that carries no code hash `no code hash (vaebench <version>)` (its git SHA does not
+    say: commits that change no result code change the SHA too)."""
+    prov = record.get("provenance") or {}
+    if prov.get("code_hash"):
+        return f"code {prov['code_hash']}"
+    return f"no code hash (vaebench {(prov.get('versions') or {}).get('vaebench', '?')})"
+
+
+def label_counts(labels) -> list[tuple[str, int]]:
+    """(code label, how many) for `labels`, most frequent first."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def mixed_code_line(records: list[dict[str, Any]]) -> str | None:
+    """None when every record was made by one code; else a line naming the code versions."""
+    counts = label_counts(code_label(r) for r in records)
+    if len(counts) < 2:
+        return None
+    return (f"note: these {len(records)} records come from {len(counts)} code versions ("
+            + "; ".join(f"{n} by {label}" for label, n in counts) + "); rows that mix them may compare different code")
+
+
+def running_code_label() -> str:
+    return code_label({"provenance": {"code_hash": code_hash()}})
+
+
+def stale_line(stale: dict[str, str], rerun: bool) -> str:
+    """One line on done records made by other code: how many, by which code, what happens."""
+    which = "; ".join(f"{n} by {label}" for label, n in label_counts(stale.values()))
+    action = "recomputed (--rerun-stale)" if rerun else "kept as they are; --rerun-stale recomputes them"
+    return f"{len(stale)} done record(s) were made by other code than this ({running_code_label()}): {which}; {action}"
+
+
 def provenance(device: str) -> dict[str, Any]:
     import torch
 
@@ -308,6 +401,7 @@ def provenance(device: str) -> dict[str, Any]:
     return {
         "versions": versions,
         "git_sha": git_sha(),
+        "code_hash": code_hash(),
         "device": dev,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),

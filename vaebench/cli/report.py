@@ -18,4 +18,6 @@ def cmd_report(args) -> int:
     report = build_report(args.dir, announce=lambda n: print(f"{n} records in {args.dir}: writing the table, plots and site",
                                                              flush=True))
     print(f"{report['records']} records -> {report['rows']} rows; {args.dir / 'table.md'}; {len(report['plots'])} plots; {report['site']}")
+    if report["mixed_code"]:
+        print(report["mixed_code"])
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 from vaebench.cli._args import add_data_root, parse_devices
 from vaebench.cli._signals import sigint_raises_interrupted
 from vaebench.errors import UserError
+from vaebench.store import code_label
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -96,6 +97,8 @@ def provenance_differences(old: dict[str, Any] | None, new: dict[str, Any]) -> l
             out.append(f"{pkg} version differs: stored {ov.get(pkg)}, now {nv.get(pkg)}")
     if old.get("device") != new.get("device"):
         out.append(f"device differs: stored {old.get('device')}, now {new.get('device')}")
+    if old.get("code_hash") != new.get("code_hash"):
+        out.append(f"result code differs: stored {code_label({'provenance': old})}, now {code_label({'provenance': new})}")
     if old.get("git_sha") != new.get("git_sha"):
         out.append(f"git SHA differs: stored {old.get('git_sha')}, now {new.get('git_sha')}")
     elif str(new.get("git_sha") or "").endswith("-dirty"):

@@ -45,6 +45,8 @@ def add_parser(subparsers):
     run.add_argument("--wandb", choices=["online", "offline", "disabled"],
                      help="Weights & Biases mode (default: online with an API key configured, else offline)")
     run.add_argument("--wandb-project", default="vaebench", help="W&B project (group = suite, name = run id)")
+    run.add_argument("--rerun-stale", action="store_true",
+                     help="recompute done runs whose record was made by other code (another code hash; see docs/suites.md)")
     run.add_argument("--no-report", action="store_true", help="do not rebuild the table and plots at the end (pool workers)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--dry-run", action="store_true", help="list the runs (done, partial with its epoch, todo), verify the data sets' checksums, print the "
@@ -81,7 +83,8 @@ def cmd_run(args) -> int:
     launch = Launch(args.accelerator, args.devices, args.num_nodes, args.strategy)
     tracker = _tracker(args, suite.name, out, console) if is_global_zero() else None
     with sigint_raises_interrupted():
-        summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker)
+        summary = run_suite(suite, out, args.data_root, launch, args.quiet, console, shard=shard, tracker=tracker,
+                            rerun_stale=args.rerun_stale)
     if not is_global_zero():
         return 0  # DDP rank > 0: rank 0 writes the records and the table
     rows = 0
@@ -94,6 +97,8 @@ def cmd_run(args) -> int:
 
             tracker.log_table(build_rows(load_records(out)))
         console.print(f"table: {out / 'table.md'} ({rows} rows), {len(report['plots'])} plots")
+        if report["mixed_code"]:
+            console.print(report["mixed_code"], markup=False, highlight=False)
     elsewhere = f", {summary.elsewhere} left to the other process(es) running them" if summary.elsewhere else ""
     console.print(f"{summary.finished} run(s) finished, {summary.skipped} skipped{elsewhere}, "
                   f"{summary.diverged} diverged in {summary.seconds:.1f}s")
@@ -155,18 +160,21 @@ def _dry_run(suite, out: Path, args) -> int:
     from vaebench.errors import DataError
     from vaebench.runner.estimate import checkpoint_epochs, estimate
     from vaebench.runner.progress import run_label
-    from vaebench.store import RunStore
+    from vaebench.store import RunStore, stale_line
 
     store = RunStore(out)
     runs = shard_runs(expand(suite), parse_shard(args.shard))
     unreadable = {spec.run_id: why for spec in runs if (why := store.record_problem(spec.run_id))}
-    todo = [spec for spec in runs if not store.is_done(spec.run_id)]
+    stale = store.stale(spec.run_id for spec in runs if spec.run_id not in unreadable)
+    todo = [spec for spec in runs if not store.is_done(spec.run_id) or (args.rerun_stale and spec.run_id in stale)]
     todo_ids = {spec.run_id for spec in todo}
     partial = checkpoint_epochs(store, todo)
     for spec in runs:
         name = f"{spec.run_id}  {run_label(spec.to_dict())}"
         if spec.run_id in unreadable:
             print(f"UNREADABLE {name}: {unreadable[spec.run_id]}")
+        elif spec.run_id in stale:
+            print(f"{'rerun' if args.rerun_stale else 'stale'}    {name}  (made by {stale[spec.run_id]})")
         elif spec.run_id not in todo_ids:
             print(f"done     {name}")
         elif holder := store.claimed_by(spec.run_id):
@@ -185,6 +193,8 @@ def _dry_run(suite, out: Path, args) -> int:
     n_partial = len(partial)
     bad = f", {len(unreadable)} unreadable" if unreadable else ""
     print(f"runs: {len(runs)}: {len(runs) - len(todo) - len(unreadable)} done, {n_partial} partial, {len(todo) - n_partial} to do{bad}")
+    if stale:
+        print(stale_line(stale, args.rerun_stale))
     if missing:
         raise DataError(missing[0])
     if unreadable:

@@ -34,7 +34,7 @@ def writing(step: str, folder: Path):
 def build_report(folder: Path, announce=None) -> dict:
     """Tables, plots and site from `folder`'s records; `announce(n_records)` is called once the
     records are read, before the (slow) plots."""
-    from vaebench.store import load_records
+    from vaebench.store import load_records, mixed_code_line
 
     folder = Path(folder)
     records = load_records(folder)
@@ -51,4 +51,4 @@ def build_report(folder: Path, announce=None) -> dict:
         plots = write_plots(records, rows, folder / "plots", marks)
     with writing("site (site/index.html)", folder):
         site = write_site(records, rows, folder, marks)  # after the plots: the page links the figures that exist
-    return {"records": len(records), "rows": len(rows), "plots": plots, "site": str(site)}
+    return {"records": len(records), "rows": len(rows), "plots": plots, "site": str(site), "mixed_code": mixed_code_line(records)}

@@ -46,10 +46,12 @@ from vaebench.runner.visuals import make_visuals
 from vaebench.store import (
     SCHEMA_VERSION,
     RunStore,
+    code_hash,
     ensure_writable,
     git_sha,
     provenance,
     remove_stale_temp_files,
+    stale_line,
 )
 
 
@@ -205,15 +207,19 @@ def plan_line(title: str, runs: int, done: int, partial: int) -> str:
 def run_suite(
     suite: SuiteSpec, out: Path, data_root=None, launch: Launch = DEFAULT_LAUNCH,
     quiet: bool = False, console: Console | None = None, shard: tuple[int, int] | None = None, tracker=None,
+    rerun_stale: bool = False,
 ) -> SweepSummary:
     console = console or Console(stderr=True, quiet=quiet)
     zero = is_global_zero()
-    git_sha()  # stamp the records with the code as it was when the sweep started
+    git_sha(), code_hash()  # stamp the records with the code as it was when the sweep started
     runs = shard_runs(expand(suite), shard)
     ensure_writable(out)
     store = RunStore(out)
     check_records(store, runs)
     done = {spec.run_id for spec in runs if store.is_done(spec.run_id)}
+    stale = store.stale(done)
+    if rerun_stale:
+        done -= set(stale)
     todo = [spec for spec in runs if spec.run_id not in done]
     partial = checkpoint_epochs(store, todo) if zero else {}
     where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
@@ -223,6 +229,8 @@ def run_suite(
     check_fid_backbones(runs, data, console)
     if show:  # once the input is known good (bad input stays one line), before the estimate measures
         console.print(plan_line(f"[bold]{suite.name}{where}[/]", len(runs), len(done), len(partial)))
+        if stale:
+            console.print(stale_line(stale, rerun_stale), markup=False, highlight=False)
     if zero:  # what kill -9 left half-written (by dead processes of this host) goes first
         for folder in (store.runs, out / "checkpoints", out, out / "plots"):
             remove_stale_temp_files(folder)
@@ -240,7 +248,8 @@ def run_suite(
                 bar.elsewhere(spec, store.claimed_by(spec.run_id))
                 continue
             try:
-                if store.is_done(spec.run_id):  # finished by another sweep since the plan was made
+                if store.is_done(spec.run_id) and not (rerun_stale and store.stale([spec.run_id])):
+                    # finished by another sweep since the plan was made
                     skipped += 1
                     bar.elsewhere(spec, None)
                     continue
