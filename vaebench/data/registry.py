@@ -14,7 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vaebench.data import celeba, cifar10, dsprites, dsprites_variants, fashion_mnist, mnist, svhn
+from vaebench.data import (
+    _files,
+    cars3d,
+    celeba,
+    cifar10,
+    dsprites,
+    dsprites_variants,
+    fashion_mnist,
+    mnist,
+    mpi3d,
+    shapes3d,
+    smallnorb,
+    svhn,
+)
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.data.manifold import load_manifold_splits
@@ -53,6 +66,22 @@ DATASETS["manifold"] = Dataset(load_manifold_splits, {"k": 5, "generator": "mlp"
 # keeps a fixed n-image part of the grid (the whole grid is 9.1 GB as uint8)
 DATASETS["color_dsprites"] = Dataset(dsprites_variants.load_color_dsprites_splits, {"subsample": None})
 DATASETS["noisy_dsprites"] = Dataset(dsprites_variants.load_noisy_dsprites_splits, {"subsample": None})
+
+# disentanglement_lib's other ground-truth sets, from their official files (data/factor_grid.py and one
+# module each); the factors are Splits.ground_truth. Their files, for `dataset_status`: name -> (the
+# published, pinned files; the unpacked files users may hold instead, unpinned, or None)
+DATASETS["shapes3d"] = Dataset(shapes3d.load_shapes3d_splits)
+DATASETS["mpi3d_toy"] = Dataset(mpi3d.load_mpi3d_toy_splits)
+DATASETS["mpi3d_realistic"] = Dataset(mpi3d.load_mpi3d_realistic_splits)
+DATASETS["mpi3d_real"] = Dataset(mpi3d.load_mpi3d_real_splits)
+DATASETS["smallnorb"] = Dataset(smallnorb.load_smallnorb_splits)
+DATASETS["cars3d"] = Dataset(cars3d.load_cars3d_splits)
+_FACTOR_SETS = {
+    "shapes3d": (shapes3d.FILES, None),
+    **{f"mpi3d_{v}": (mpi3d.files(v), None) for v in mpi3d.VARIANTS},
+    "smallnorb": (smallnorb.PACKED, smallnorb.UNPACKED),
+    "cars3d": (cars3d.PACKED, cars3d.UNPACKED),
+}
 
 USER_SOURCES: dict[str, str] = {}  # registered name -> where its data comes from (for `dataset_status`)
 _USER_ID = re.compile(r"^.+\.(npz|folder)@[0-9a-f]{12}$")
@@ -181,6 +210,8 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
         return True, str(official)
     if name in _STANDARD:
         return _standard_status(dataset, data_root, verify)
+    if name in _FACTOR_SETS:
+        return _factor_set_status(name, data_root, verify)
     if name == "manifold":
         return True, "generated from its parameters (no files)"
     if name != "fashion_mnist":
@@ -198,6 +229,22 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
             return False, str(exc)
         return True, f"{next(iter(files.values())).parent} (SHA-256 verified)"
     return True, str(next(iter(files.values())).parent)
+
+
+def _factor_set_status(name: str, data_root, verify: bool) -> tuple[bool, str]:
+    packed, unpacked = _FACTOR_SETS[name]
+    folder, is_packed = _files.find_either(packed, unpacked, data_root) if unpacked else (packed.find(data_root), True)
+    if folder is None:
+        return False, packed.not_under_root(data_root) if data_root else f"not found: {packed.how_to_get}"
+    if not is_packed:
+        return True, f"{folder} (unpacked files: no published checksum covers them)"
+    if verify:
+        try:
+            packed.verify(folder)
+        except DataError as exc:
+            return False, str(exc)
+        return True, f"{folder} (checksums verified)"
+    return True, str(folder)
 
 
 # --- standard image benchmarks ---
