@@ -198,6 +198,9 @@ def npz_member(path: Path, key: str, what: str, how: str) -> tuple[int, np.dtype
     try:
         with zipfile.ZipFile(path) as z:
             info = z.getinfo(f"{key}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise DataError(f"{what} file {path} stores {key!r} compressed, so it cannot be memory-mapped (the "
+                            f"official file is uncompressed); {how}")
         with open(path, "rb") as f:
             f.seek(info.header_offset)
             local = f.read(30)
@@ -213,9 +216,6 @@ def npz_member(path: Path, key: str, what: str, how: str) -> tuple[int, np.dtype
         raise DataError(f"{what} file {path} has no array {key!r}; {how}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{what} file {path} is not a readable .npz ({exc}); {how}") from None
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise DataError(f"{what} file {path} stores {key!r} compressed, so it cannot be memory-mapped (the "
-                        f"official file is uncompressed); {how}")
     if fortran:
         raise DataError(f"{what} file {path}: {key!r} is Fortran-ordered; {how}")
     return offset, dtype, tuple(shape)
