@@ -123,6 +123,8 @@ def test_every_image_is_at_its_grid_index(loaded):
     gt = s.ground_truth
     idx = np.arange(len(gt))
     assert np.array_equal(read_painted(gt.images(idx), len(gt.grid.sizes)), gt.grid.index_to_factors(idx))
+    sparse = np.random.default_rng(0).choice(len(gt), 7, replace=False)  # random batches: another read path
+    assert np.array_equal(read_painted(gt.images(sparse), len(gt.grid.sizes)), gt.grid.index_to_factors(sparse))
     obs = gt.observations(idx[:3])
     assert obs.dtype == np.float32 and obs.shape == (3, *gt.image_shape) and 0 <= obs.min() and obs.max() <= 1
 

@@ -39,6 +39,8 @@ from vaebench.errors import DataError
 FACTOR_NAMES = ("elevation", "azimuth", "object_type")
 FACTOR_SIZES = (4, 24, 183)
 LABEL = 1  # the probe's class: azimuth
+ABOUT = ("Reed et al. 2015: 17,568 images 3x64x64 (128x128 resized); factors elevation 4, azimuth 24, "
+         "object_type 183; no licence stated")
 SIDE = 64
 ARCHIVE = "nips2015-analogy-data.tar.gz"
 URL = "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz"

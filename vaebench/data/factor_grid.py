@@ -250,10 +250,15 @@ class HDF5Rows(_PerProcess):
         return h5py.File(self.path, "r", rdcc_nbytes=self.cache_bytes, rdcc_nslots=100_003)[self.key]
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
+        ds = self.handle()
         if len(rows) == 0:
-            shape = self.handle().shape
-            return np.zeros((0, shape[3], shape[1], shape[2]), np.uint8)
-        return np.ascontiguousarray(self.handle()[rows].transpose(0, 3, 1, 2))
+            return np.zeros((0, ds.shape[3], ds.shape[1], ds.shape[2]), np.uint8)
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo <= 2 * len(rows):  # dense (evaluation's slices): one read of the range
+            block = ds[lo:hi][rows - lo]
+        else:  # sparse (random batches): one slice a row; h5py's point-list selection is 20-50x slower
+            block = np.stack([ds[int(r)] for r in rows])
+        return np.ascontiguousarray(block.transpose(0, 3, 1, 2))
 
 
 # ---------------------------------------------------------------- splits

@@ -38,6 +38,8 @@ FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height", 
 # image count -> factor sizes (see the module doc)
 SIZES_BY_COUNT = {1_036_800: (6, 6, 2, 3, 3, 40, 40), 460_800: (4, 4, 2, 3, 3, 40, 40)}
 LABEL = 1  # the probe's class: object shape
+ABOUT = ("Gondal et al. 2019, the {} variant: 1,036,800 images 3x64x64; factors object_color 6, object_shape 6, "
+         "object_size 2, camera_height 3, background_color 3, first_dof 40, second_dof 40; CC BY 4.0")
 VARIANTS = ("toy", "realistic", "real")
 URL = "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_{}.npz"
 # nmichlo/disent, disent/dataset/data/_groundtruth__mpi3d.py ("full" hashes of the final release)

@@ -231,6 +231,14 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
     return True, str(next(iter(files.values())).parent)
 
 
+def about(name: str) -> str:
+    """A line on what a data set with official files is (the factor sets'), or ""."""
+    module = {"shapes3d": shapes3d, "smallnorb": smallnorb, "cars3d": cars3d}.get(name)
+    if name.startswith("mpi3d_") and name in _FACTOR_SETS:
+        return mpi3d.ABOUT.format(name[len("mpi3d_"):])
+    return module.ABOUT if module else ""
+
+
 def _factor_set_status(name: str, data_root, verify: bool) -> tuple[bool, str]:
     packed, unpacked = _FACTOR_SETS[name]
     folder, is_packed = _files.find_either(packed, unpacked, data_root) if unpacked else (packed.find(data_root), True)

@@ -38,6 +38,8 @@ FILENAME = "3dshapes.h5"
 URL = "https://storage.googleapis.com/3d-shapes/3dshapes.h5"
 # tensorflow_datasets/url_checksums/shapes3d.txt (267,573,662 bytes)
 SHA256 = {FILENAME: "0a0f6ed98baff276a50f3a081a7434d788da63cb135a98189b2a5b5769be1785"}
+ABOUT = ("Burgess & Kim 2018: 480,000 images 3x64x64; factors floor_hue 10, wall_hue 10, object_hue 10, scale 8, "
+         "shape 4, orientation 15; Apache 2.0")
 HOW_TO_GET = (f"download {URL} (268 MB) into a folder (or its 3dshapes/ subfolder) and pass --data-root DIR or set "
               "VAEBENCH_DATA, or run once with network (it is downloaded into ~/.cache/vaebench/3dshapes)")
 
