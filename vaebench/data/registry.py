@@ -242,17 +242,23 @@ def about(name: str) -> str:
 def _factor_set_status(name: str, data_root, verify: bool) -> tuple[bool, str]:
     packed, unpacked = _FACTOR_SETS[name]
     folder, is_packed = _files.find_either(packed, unpacked, data_root) if unpacked else (packed.find(data_root), True)
-    if folder is None:
-        return False, packed.not_under_root(data_root) if data_root else f"not found: {packed.how_to_get}"
-    if not is_packed:
+    if folder is not None and not is_packed:
         return True, f"{folder} (unpacked files: no published checksum covers them)"
-    if verify:
-        try:
-            packed.verify(folder)
-        except DataError as exc:
-            return False, str(exc)
-        return True, f"{folder} (checksums verified)"
-    return True, str(folder)
+    return _folder_status(folder, data_root, packed.not_under_root, packed.how_to_get, packed.verify, verify)
+
+
+def _folder_status(folder, data_root, not_under_root, how: str, check, verify: bool) -> tuple[bool, str]:
+    """(available, where or how to get it) of a data set's folder as found (None: not found);
+    with `verify`, its files checked by `check(folder)`."""
+    if folder is None:
+        return False, not_under_root(data_root) if data_root else f"not found: {how}"
+    if not verify:
+        return True, str(folder)
+    try:
+        check(folder)
+    except DataError as exc:
+        return False, str(exc)
+    return True, f"{folder} (checksums verified)"
 
 
 # --- standard image benchmarks ---
@@ -268,18 +274,9 @@ _STANDARD = {
 def _standard_status(dataset: str | DatasetSpec, data_root, verify: bool) -> tuple[bool, str]:
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     module, find, check, how = _STANDARD[name]
-    folder = find(data_root)
-    if folder is None:
-        if data_root:
-            return False, module.not_under_root(data_root)
-        return False, f"not found: {how}"
-    where = str(folder)
-    if verify:
-        try:
-            check(folder)
-        except DataError as exc:
-            return False, str(exc)
-        where += " (checksums verified)"
+    ok, where = _folder_status(find(data_root), data_root, module.not_under_root, how, check, verify)
+    if not ok:
+        return ok, where
     if name == "mnist":  # the fixed binarisation's .amat files are a second set, needed by binarize=fixed only
         fixed = isinstance(dataset, DatasetSpec) and dataset.params_dict().get("binarize") == "fixed"
         amat = mnist.find_amat(data_root)
