@@ -14,7 +14,7 @@ def add_parser(subparsers):
 
 def cmd_list(args) -> int:
     from vaebench.config import available_suites, expand, load_suite
-    from vaebench.data.registry import DATASETS, dataset_status
+    from vaebench.data.registry import DATASETS, about, dataset_status
     from vaebench.models.registry import CITATIONS, MODELS
 
     print("suites:")
@@ -31,4 +31,6 @@ def cmd_list(args) -> int:
     for name in DATASETS:
         ok, where = dataset_status(name, args.data_root)
         print(f"  {name:<14} {'available' if ok else 'MISSING  '}  {where}")
+        if what := about(name):
+            print(f"  {'':<14} {what}")
     return 0

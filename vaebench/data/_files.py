@@ -55,13 +55,24 @@ def digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
+_VERIFIED: set[tuple] = set()  # (path, size, mtime, algorithm, pin) checked in this process
+
+
 def verify_file(path: Path, algorithm: str, expected: str, what: str, how: str) -> None:
-    """Refuses a file whose checksum is not the pinned one (DataError: exit status 2)."""
+    """Refuses a file whose checksum is not the pinned one (DataError: exit status 2). A file
+    that passed is not read again in this process while its size and mtime stay the same (an
+    MPI3D file is 12.7 GB: one MD5 of it takes tens of seconds)."""
     try:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, algorithm, expected)
+        if key in _VERIFIED:
+            return
         got = digest(path, algorithm)
     except OSError as exc:
         raise DataError(f"{what} file {path} cannot be read ({exc}); {how}") from None
-    if got != expected:
+    if got == expected:
+        _VERIFIED.add(key)
+    else:
         raise DataError(f"{what} file {path} is corrupted: {algorithm.upper()} {got[:16]}... does not match "
                         f"the expected {expected[:16]}...; replace it ({how})")
 
@@ -139,6 +150,24 @@ class FileSet:
                 raise DataError(f"{self.title} download did not produce {self.produces}; {self.how_to_get}")
         self.verify(folder)
         return folder
+
+
+def find_either(packed: FileSet, unpacked: FileSet, data_root=None) -> tuple[Path | None, bool]:
+    """(folder, is_packed) of a data set published as pinned archives (`packed`) that users may
+    also hold unpacked (`unpacked`, no pins: nothing published covers the unpacked files). The
+    packed files win where both are found; (None, True) when neither is."""
+    folder = packed.find(data_root)
+    if folder is None and (folder := unpacked.find(data_root)) is not None:
+        return folder, False
+    return folder, True
+
+
+def locate_either(packed: FileSet, unpacked: FileSet, data_root=None, allow_download: bool = True) -> tuple[Path, bool]:
+    """As `find_either`, with the packed files verified, or downloaded when neither is found."""
+    folder, is_packed = find_either(packed, unpacked, data_root)
+    if not is_packed:
+        return folder, False
+    return packed.locate(data_root, allow_download), True
 
 
 def fetch_urls(urls: dict[str, str], folder: Path) -> None:

@@ -49,7 +49,23 @@ def check_splits(splits, where: str) -> Splits:
         raise DataError(f"{where}: train_y has one class; give labels of at least 2 classes (every run's linear "
                         "probe, probe_acc, is a classifier fitted on them)")
     check_network(shape, where)
+    check_ground_truth(splits.ground_truth, where)
     return splits
+
+
+# what the disentanglement evaluation calls on `Splits.ground_truth` (runner/disentanglement.py)
+GROUND_TRUTH = ("factor_names", "factor_sizes", "num_factors", "sample_factors", "grid_indices", "observations", "__len__")
+
+
+def check_ground_truth(ground_truth, where: str) -> None:
+    """DataError unless `ground_truth` is None or has the ground-truth grid interface (that of
+    `vaebench.data.factor_grid.FactorGrid`), so a run fails before training, not after."""
+    if ground_truth is None:
+        return
+    missing = [name for name in GROUND_TRUTH if not hasattr(ground_truth, name)]
+    if missing:
+        raise DataError(f"{where}: Splits.ground_truth ({type(ground_truth).__name__}) lacks {', '.join(missing)}; "
+                        "give the interface of vaebench.data.factor_grid.FactorGrid (e.g. build one), or leave it None")
 
 
 def check_network(image_shape: tuple[int, int, int], where: str) -> None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaebench.data.base import Splits, fixed_split
+from vaebench.data.base import Splits
 from vaebench.data.dsprites_render import (
     FACTOR_SIZES,
     IMAGE_SIZE,
@@ -30,14 +29,11 @@ from vaebench.data.dsprites_render import (
     OFFICIAL_FILENAME,
     DSprites,
     _sprite_bank,
-    index_to_factors,
 )
+from vaebench.data.factor_grid import MAX_HELD_OUT, split_grid
 from vaebench.errors import DataError
 
-if TYPE_CHECKING:
-    import torch
-
-N_VAL = N_TEST = 10_000
+N_VAL = N_TEST = MAX_HELD_OUT  # 5% of the grid would be 36,864: the cap applies
 RENDERER_VERSION = "1"  # bump when the renderer's pixels change
 
 
@@ -79,34 +75,14 @@ def load_dsprites_splits(data_root=None, subsample: int | None = None) -> Splits
     return grid_splits("dsprites", ds, checksum, source, subsample, binary, channels=1)
 
 
-def grid_splits(name: str, ds, checksum: str, source: str, subsample: int | None, render, channels: int,
-                chunk: int = 16_384) -> Splits:
+def grid_splits(name: str, ds, checksum: str, source: str, subsample: int | None, render, channels: int) -> Splits:
     """Splits of the dSprites grid (or a `subsample`d part of it, see `load_dsprites_splits`)
-    whose images `render(indices) -> uint8 (n, channels, 64, 64)` draws, chunk by chunk into
-    one preallocated tensor per split; `ds` is the ground truth the metrics sample from."""
-    import torch
-
-    indices = np.arange(NUM_IMAGES)
-    n_val, n_test = N_VAL, N_TEST
+    whose images `render(indices) -> uint8 (n, channels, 64, 64)` draws; `ds` is the ground
+    truth the metrics sample from. The label is the shape."""
+    indices, n_held = None, None
     if subsample is not None:
         indices = np.sort(np.random.default_rng(0).choice(NUM_IMAGES, size=subsample, replace=False))
-        n_val = n_test = max(1, round(subsample * N_VAL / NUM_IMAGES))
+        n_held = max(1, round(subsample * N_VAL / NUM_IMAGES))
         checksum = hashlib.sha256(f"{checksum}-subsample{subsample}".encode()).hexdigest()
-    train, val, test = (indices[part] for part in fixed_split(len(indices), n_val, n_test))
-
-    def split(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.empty((len(idx), channels, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
-        for i in range(0, len(idx), chunk):
-            x[i : i + chunk] = torch.from_numpy(np.ascontiguousarray(render(idx[i : i + chunk])))
-        y = torch.from_numpy(index_to_factors(idx)[:, 0].copy())  # the shape factor
-        return x, y
-
-    (trx, try_), (vx, vy), (tx, ty) = split(train), split(val), split(test)
-    return Splits(
-        name=name,
-        train_x=trx, train_y=try_, val_x=vx, val_y=vy, test_x=tx, test_y=ty,
-        num_classes=FACTOR_SIZES[0],
-        checksum=checksum,
-        source=source,
-        ground_truth=ds,
-    )
+    return split_grid(name, ds, checksum, source, label=0, num_classes=FACTOR_SIZES[0],
+                      image_shape=(channels, IMAGE_SIZE, IMAGE_SIZE), indices=indices, n_held=n_held, render=render)

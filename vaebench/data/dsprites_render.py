@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vaebench.data.factor_grid import Grid, integers
+
 FACTOR_NAMES: tuple[str, ...] = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES: tuple[int, ...] = (3, 6, 40, 32, 32)
 SHAPE_NAMES: tuple[str, ...] = ("square", "ellipse", "heart")
@@ -58,33 +60,17 @@ _SUPERSAMPLE = 5  # 5x5 samples per pixel; a pixel is on if at least 13 are insi
 _PATCH = 33  # patch side; the sprite centre sits on the centre of pixel 16
 _CENTRE0 = 16.5  # pixel coordinate of the centre at position index 0
 
-_BASES = np.array([int(np.prod(FACTOR_SIZES[i + 1 :])) for i in range(len(FACTOR_SIZES))])
+_GRID = Grid(FACTOR_SIZES)
 
 
 def index_to_factors(idx) -> np.ndarray:
     """Flat image indices (official order) -> integer factor indices, shape (N, 5)."""
-    idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
-    if idx.size and (idx.min() < 0 or idx.max() >= NUM_IMAGES):
-        raise ValueError(f"image index out of range [0, {NUM_IMAGES})")
-    return (idx[:, None] // _BASES[None, :]) % np.asarray(FACTOR_SIZES)[None, :]
+    return _GRID.index_to_factors(idx)
 
 
 def factors_to_index(factors) -> np.ndarray:
     """Integer factor indices, shape (N, 5) -> flat image indices (official order)."""
-    f = _check_factors(factors)
-    return f @ _BASES
-
-
-def _check_factors(factors) -> np.ndarray:
-    f = np.asarray(factors)
-    if f.ndim == 1:
-        f = f[None, :]
-    if f.ndim != 2 or f.shape[1] != len(FACTOR_SIZES):
-        raise ValueError(f"factors must have shape (N, {len(FACTOR_SIZES)}), got {f.shape}")
-    f = f.astype(np.int64)
-    if f.size and (f.min() < 0 or np.any(f.max(axis=0) >= np.asarray(FACTOR_SIZES))):
-        raise ValueError(f"factor indices out of range; sizes are {FACTOR_SIZES}")
-    return f
+    return _GRID.factors_to_index(factors)
 
 
 def _inside(shape: int, x: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:
@@ -143,17 +129,10 @@ def render(factor_indices) -> np.ndarray:
     Columns are (shape, scale, orientation, pos_x, pos_y) indices, as in ``FACTOR_SIZES``.
     Deterministic: the same indices give the same pixels on every machine.
     """
-    f = _check_factors(factor_indices)
+    f = _GRID.check(factor_indices)
     base = (f[:, 0] * FACTOR_SIZES[1] + f[:, 1]) * FACTOR_SIZES[2] + f[:, 2]
     last = FACTOR_SIZES[3] - 1
     return _windows()[base, last - f[:, 4], last - f[:, 3]]
-
-
-def _integers(rng, high: int, size: int) -> np.ndarray:
-    """Uniform integers in [0, high) from a RandomState or a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng.integers(high, size=size)
-    return rng.randint(high, size=size)
 
 
 class DSprites:
@@ -207,8 +186,16 @@ class DSprites:
         """Uniform factor indices (num, 5); one ``randint`` per factor, as disentanglement_lib."""
         out = np.empty((num, len(FACTOR_SIZES)), dtype=np.int64)
         for j, s in enumerate(FACTOR_SIZES):
-            out[:, j] = _integers(rng, s, num)
+            out[:, j] = integers(rng, s, num)
         return out
+
+    def factors(self, indices) -> np.ndarray:
+        """Factor indices (N, 5) of official-grid indices (every dSprites factor is observed)."""
+        return index_to_factors(indices)
+
+    def grid_indices(self, factors, rng=None) -> np.ndarray:
+        """Grid indices of factors (N, 5); every factor is observed, so `rng` is not used."""
+        return factors_to_index(factors)
 
     def sample_observations_from_factors(self, factors, rng=None) -> np.ndarray:
         """Observations for given factors -> float32 (N, 1, 64, 64) in {0, 1}.

@@ -42,7 +42,6 @@ from vaebench.data.dsprites_render import (
     IMAGE_SIZE,
     NUM_IMAGES,
     DSprites,
-    factors_to_index,
 )
 from vaebench.errors import DataError
 
@@ -108,10 +107,16 @@ class DSpritesVariant:
     def sample_factors(self, num: int, rng) -> np.ndarray:
         return self.base.sample_factors(num, rng)
 
+    def factors(self, indices) -> np.ndarray:
+        return self.base.factors(indices)
+
+    def grid_indices(self, factors, rng=None) -> np.ndarray:
+        return self.base.grid_indices(factors, rng)
+
     def sample_observations_from_factors(self, factors, rng=None) -> np.ndarray:
         """Observations for given factors; `rng` is not consumed (the colour / noise of a factor
         combination is fixed, see the module doc)."""
-        return self.observations(factors_to_index(factors))
+        return self.observations(self.grid_indices(factors))
 
 
 def load_variant_splits(variant: str, data_root=None, subsample: int | None = None) -> Splits:

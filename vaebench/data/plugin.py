@@ -11,8 +11,8 @@ records all of them, so the run id changes when a default does. The name in run 
 is the path exactly as given (as for model plug-ins); the plug-in's source is not hashed, but
 the `checksum` its Splits carry goes into every record. What it returns is checked by
 `checks.check_splits` (shapes, dtypes, ranges, labels, a network for the shape); a plug-in may
-set `Splits.ground_truth` (the interface of `vaebench.data.dsprites_render.DSprites`) to get the
-disentanglement metrics.
+set `Splits.ground_truth` (the interface of `vaebench.data.factor_grid.FactorGrid`, checked) to
+get the disentanglement metrics.
 
 Imports are resolved as for model plug-ins (`vaebench.models.plugin`): the current folder is
 on the path, as under `python -m`.

@@ -14,7 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from vaebench.data import celeba, cifar10, dsprites, dsprites_variants, fashion_mnist, mnist, svhn
+from vaebench.data import (
+    _files,
+    cars3d,
+    celeba,
+    cifar10,
+    dsprites,
+    dsprites_variants,
+    fashion_mnist,
+    mnist,
+    mpi3d,
+    shapes3d,
+    smallnorb,
+    svhn,
+)
 from vaebench.data.base import Splits
 from vaebench.data.digits import load_digits_splits
 from vaebench.data.manifold import load_manifold_splits
@@ -53,6 +66,22 @@ DATASETS["manifold"] = Dataset(load_manifold_splits, {"k": 5, "generator": "mlp"
 # keeps a fixed n-image part of the grid (the whole grid is 9.1 GB as uint8)
 DATASETS["color_dsprites"] = Dataset(dsprites_variants.load_color_dsprites_splits, {"subsample": None})
 DATASETS["noisy_dsprites"] = Dataset(dsprites_variants.load_noisy_dsprites_splits, {"subsample": None})
+
+# disentanglement_lib's other ground-truth sets, from their official files (data/factor_grid.py and one
+# module each); the factors are Splits.ground_truth. Their files, for `dataset_status`: name -> (the
+# published, pinned files; the unpacked files users may hold instead, unpinned, or None)
+DATASETS["shapes3d"] = Dataset(shapes3d.load_shapes3d_splits)
+DATASETS["mpi3d_toy"] = Dataset(mpi3d.load_mpi3d_toy_splits)
+DATASETS["mpi3d_realistic"] = Dataset(mpi3d.load_mpi3d_realistic_splits)
+DATASETS["mpi3d_real"] = Dataset(mpi3d.load_mpi3d_real_splits)
+DATASETS["smallnorb"] = Dataset(smallnorb.load_smallnorb_splits)
+DATASETS["cars3d"] = Dataset(cars3d.load_cars3d_splits)
+_FACTOR_SETS = {
+    "shapes3d": (shapes3d.FILES, None),
+    **{f"mpi3d_{v}": (mpi3d.files(v), None) for v in mpi3d.VARIANTS},
+    "smallnorb": (smallnorb.PACKED, smallnorb.UNPACKED),
+    "cars3d": (cars3d.PACKED, cars3d.UNPACKED),
+}
 
 USER_SOURCES: dict[str, str] = {}  # registered name -> where its data comes from (for `dataset_status`)
 _USER_ID = re.compile(r"^.+\.(npz|folder)@[0-9a-f]{12}$")
@@ -181,6 +210,8 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
         return True, str(official)
     if name in _STANDARD:
         return _standard_status(dataset, data_root, verify)
+    if name in _FACTOR_SETS:
+        return _factor_set_status(name, data_root, verify)
     if name == "manifold":
         return True, "generated from its parameters (no files)"
     if name != "fashion_mnist":
@@ -200,6 +231,36 @@ def dataset_status(dataset: str | DatasetSpec, data_root=None, verify: bool = Fa
     return True, str(next(iter(files.values())).parent)
 
 
+def about(name: str) -> str:
+    """A line on what a data set with official files is (the factor sets'), or ""."""
+    module = {"shapes3d": shapes3d, "smallnorb": smallnorb, "cars3d": cars3d}.get(name)
+    if name.startswith("mpi3d_") and name in _FACTOR_SETS:
+        return mpi3d.ABOUT.format(name[len("mpi3d_"):])
+    return module.ABOUT if module else ""
+
+
+def _factor_set_status(name: str, data_root, verify: bool) -> tuple[bool, str]:
+    packed, unpacked = _FACTOR_SETS[name]
+    folder, is_packed = _files.find_either(packed, unpacked, data_root) if unpacked else (packed.find(data_root), True)
+    if folder is not None and not is_packed:
+        return True, f"{folder} (unpacked files: no published checksum covers them)"
+    return _folder_status(folder, data_root, packed.not_under_root, packed.how_to_get, packed.verify, verify)
+
+
+def _folder_status(folder, data_root, not_under_root, how: str, check, verify: bool) -> tuple[bool, str]:
+    """(available, where or how to get it) of a data set's folder as found (None: not found);
+    with `verify`, its files checked by `check(folder)`."""
+    if folder is None:
+        return False, not_under_root(data_root) if data_root else f"not found: {how}"
+    if not verify:
+        return True, str(folder)
+    try:
+        check(folder)
+    except DataError as exc:
+        return False, str(exc)
+    return True, f"{folder} (checksums verified)"
+
+
 # --- standard image benchmarks ---
 # name -> (module, finder of the folder, verifier of that folder, what to say when it is missing)
 _STANDARD = {
@@ -213,18 +274,9 @@ _STANDARD = {
 def _standard_status(dataset: str | DatasetSpec, data_root, verify: bool) -> tuple[bool, str]:
     name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
     module, find, check, how = _STANDARD[name]
-    folder = find(data_root)
-    if folder is None:
-        if data_root:
-            return False, module.not_under_root(data_root)
-        return False, f"not found: {how}"
-    where = str(folder)
-    if verify:
-        try:
-            check(folder)
-        except DataError as exc:
-            return False, str(exc)
-        where += " (checksums verified)"
+    ok, where = _folder_status(find(data_root), data_root, module.not_under_root, how, check, verify)
+    if not ok:
+        return ok, where
     if name == "mnist":  # the fixed binarisation's .amat files are a second set, needed by binarize=fixed only
         fixed = isinstance(dataset, DatasetSpec) and dataset.params_dict().get("binarize") == "fixed"
         amat = mnist.find_amat(data_root)

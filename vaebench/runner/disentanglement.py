@@ -4,10 +4,13 @@ The representation is the mean of q(z|x) (the code for AE and PCA), as in disent
 The scores draw their own observations from `splits.ground_truth` (the whole factor grid, not
 only the test split, again as disentanglement_lib does), with the run's seed.
 
-dSprites is a finite, noiseless grid and the representation is deterministic, so a code depends
-only on the grid index (so too for `color_dsprites` and `noisy_dsprites`, whose colour and noise
-are fixed per grid index). `EncodedGrid` therefore hands the metrics grid indices as their
-"observations" and encodes each index at most once: disentanglement_lib's sample sizes draw
+Every ground truth here is a finite, noiseless grid (dSprites and its variants, whose colour
+and noise are fixed per grid index; Shapes3D, MPI3D, SmallNORB, Cars3D: `data.factor_grid`)
+and the representation is deterministic, so a code depends only on the grid index. A factor
+that is not observed (SmallNORB's instance) is drawn from the metric's random state when an
+observation is sampled, as disentanglement_lib does, and becomes part of that index
+(`ground_truth.grid_indices(factors, rng)`). `EncodedGrid` therefore hands the metrics grid
+indices as their "observations" and encodes each index at most once: disentanglement_lib's sample sizes draw
 about 2.6 million observations (BetaVAE 1.28 M, FactorVAE 0.97 M, the rest 0.33 M) but touch
 only about 0.72 million distinct images, and none is rendered or encoded twice. The scores are
 identical to encoding every draw (tested).
@@ -53,10 +56,7 @@ class EncodedGrid:
     """
 
     def __init__(self, dataset, encode, chunk: int = 4096):
-        from vaebench.data.dsprites_render import factors_to_index
-
         self.dataset, self.encode, self.chunk = dataset, encode, chunk
-        self._to_index = factors_to_index
         self.factor_sizes, self.num_factors = dataset.factor_sizes, dataset.num_factors
         self.codes: np.ndarray | None = None
         self.known = np.zeros(len(dataset), dtype=bool)
@@ -66,7 +66,7 @@ class EncodedGrid:
         return self.dataset.sample_factors(num, rng)
 
     def sample_observations_from_factors(self, factors, rng=None):
-        return self._to_index(factors)
+        return self.dataset.grid_indices(factors, rng)
 
     def representation(self, indices) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64)

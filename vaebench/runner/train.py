@@ -3,8 +3,9 @@
 Lightning holds the engineering (devices, DDP, precision); the models hold the math. Whole
 splits live as tensors on the training device; a batch is an index into them, so there is no
 per-sample Python work (no Dataset.__getitem__, no collate) in the training loop. A split too
-large to hold (`vaebench.data.streamed.ImageFiles`, e.g. CelebA) is streamed instead: the same
-batch plan (shuffle, DDP rows, weights), each batch decoded by a DataLoader worker.
+large to hold (`vaebench.data.streamed.ImageFiles` or `ImageRows`, e.g. CelebA, Shapes3D) is
+streamed instead: the same batch plan (shuffle, DDP rows, weights), each batch read by a
+DataLoader worker.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class ResidentData(L.LightningDataModule):
         device = self.trainer.strategy.root_device
         self.rank, self.world = self.trainer.global_rank, self.trainer.world_size
         s = self.splits
-        # a split held as files (ImageFiles) stays on disk: its batches come through DataLoader workers
+        # a split read on demand (ImageFiles, ImageRows) stays on disk: its batches come through DataLoader workers
         self.streamed = not isinstance(s.train_x, torch.Tensor)
         where = "cpu" if self.streamed else device
         self.train = (s.train_x.to(where), s.train_y.to(where))
