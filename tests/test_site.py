@@ -474,3 +474,22 @@ def test_1000_rows_sort_and_filter_under_budget(browser, tmp_path):
         Path(os.environ["VAEBENCH_SITE_TIMINGS"]).write_text(json.dumps(timings))
     assert statistics.median(sort_ms) < SORT_FILTER_BUDGET_MS and statistics.median(filter_ms) < SORT_FILTER_BUDGET_MS
     assert _errors(browser) == []
+
+
+def test_a_folder_whose_records_mix_code_versions_says_so_in_its_header(browser, smoke_copy, tmp_path):
+    """One record re-stamped as made by other code: the page's header carries the report's note;
+    the smoke folder itself (one code version) has none."""
+    assert page_data(smoke_copy / "site" / "index.html")["mixed_code"] is None
+    folder = tmp_path / "mixed"
+    shutil.copytree(smoke_copy / "runs", folder / "runs")
+    first = sorted((folder / "runs").glob("*.json"))[0]
+    record = json.loads(first.read_text())
+    record["provenance"]["code_hash"] = "0123456789abcdef"
+    first.write_text(json.dumps(record))
+    records = load_records(folder)
+    write_site(records, build_rows(records), folder)
+    note = page_data(folder / "site" / "index.html")["mixed_code"]
+    assert note.startswith(f"note: these {len(records)} records come from 2 code versions (")
+    _load(browser, folder / "site" / "index.html")
+    shown = browser.execute_script("var p = document.querySelector('header .mixed-code'); return p ? p.textContent : null")
+    assert shown == note and _errors(browser) == []

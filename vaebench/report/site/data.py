@@ -25,6 +25,7 @@ from vaebench.report.colours import model_colour
 from vaebench.report.identity import ROW_KEY, row_key
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
+from vaebench.store import mixed_code_line
 
 # the image figures `plots.figure_plots` writes per configuration, in the order the detail shows them
 FIGURE_KINDS = ("samples", "recon", "interpolation", "traversal", "latent_traversal", "class_grid")
@@ -180,4 +181,5 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
         "charts": _series(rows, metrics),
         "marks": list(marks or []),
         "summary": summary(rows, metrics, list(marks or [])),
+        "mixed_code": mixed_code_line(records),
     })
