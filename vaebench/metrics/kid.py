@@ -51,7 +51,9 @@ def kernel_inception_distance(real, fake, *, seed: int, subsets: int = KID_SUBSE
                               subset_size: int = KID_SUBSET_SIZE) -> tuple[float, float]:
     """(mean, sample std with ddof 1) of `mmd2_unbiased` over `subsets` subsets of the two (N, d)
     feature sets (numpy or torch), each drawn without replacement from a torch.Generator seeded
-    with `seed`; the subset size is `subset_size_for(...)`. float64 throughout."""
+    with `seed`; the subset size is `subset_size_for(...)`. float64 throughout. When that size is
+    both sets' size (e.g. 360 digits test images and samples), every subset holds all rows: the
+    one value, std 0."""
     x = torch.as_tensor(real).detach().cpu().double()
     y = torch.as_tensor(fake).detach().cpu().double()
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
@@ -59,6 +61,8 @@ def kernel_inception_distance(real, fake, *, seed: int, subsets: int = KID_SUBSE
     if subsets < 1:
         raise ValueError(f"subsets must be >= 1, got {subsets}")
     m = subset_size_for(len(x), len(y), subset_size)
+    if m == len(x) == len(y):  # every subset is a permutation of both sets, and the estimate ignores order
+        return mmd2_unbiased(x, y), 0.0
     gen = torch.Generator().manual_seed(int(seed))
     values = torch.empty(subsets, dtype=torch.float64)
     for s in range(subsets):

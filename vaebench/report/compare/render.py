@@ -7,7 +7,7 @@ import math
 from vaebench.metrics.catalog import INFORMATIONAL_WHY
 from vaebench.report.compare.matching import Comparison
 from vaebench.report.compare.sides import fmt
-from vaebench.report.compare.tolerances import DIVERGED
+from vaebench.report.compare.tolerances import DIVERGED, UNGATED_SAMPLE_WHY, ungated_sample_metric
 
 STATUS_VS_VERDICT = (
     "Two columns, two questions. **status** weighs the change against the tolerance: `improved` = better by "
@@ -91,6 +91,9 @@ def to_markdown(cmp: Comparison) -> str:
     shown = sorted({e.metric for e in cmp.entries if e.metric in INFORMATIONAL_WHY and not e.tol.gated}, key=list(INFORMATIONAL_WHY).index)
     if shown:
         lines += ["", "Informational (reported, never gated): " + "; ".join(f"`{m}`: {INFORMATIONAL_WHY[m]}" for m in shown) + "."]
+    ungated = sorted({e.metric.split("[")[0] for e in cmp.entries if not e.tol.gated and ungated_sample_metric(e.metric)})
+    if ungated:
+        lines += ["", f"{', '.join(f'`{k}`' for k in ungated)}: {UNGATED_SAMPLE_WHY}" + "."]
     sections = [
         ("Rows not comparable (same dataset, model and latent dim; another protocol)", cmp.not_comparable),
         ("Rows only in the candidate", cmp.only_candidate),
