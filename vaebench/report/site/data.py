@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from vaebench.metrics.catalog import (
-    INFORMATIONAL_WHY,
     describe_metric,
     direction_arrow,
     direction_word,
+    informational_why,
     metric_unit,
 )
 from vaebench.report.colours import model_colour
+from vaebench.report.floor import floor_for, floors
 from vaebench.report.identity import ROW_KEY, row_key
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
@@ -48,7 +49,7 @@ def metric_meta(name: str) -> dict[str, Any]:
     """A column's header and legend: direction (arrow, words), unit, definition, why informational."""
     higher, desc = describe_metric(name)
     return {"name": name, "higher": higher, "arrow": direction_arrow(higher), "direction": direction_word(higher),
-            "unit": metric_unit(name), "description": desc, "why": INFORMATIONAL_WHY.get(name, "")}
+            "unit": metric_unit(name), "description": desc, "why": informational_why(name) or ""}
 
 
 def row_identity(row: dict) -> tuple:
@@ -116,8 +117,9 @@ def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dic
     return out
 
 
-def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
-    """Per (dataset, metric): one series per (model, protocol), points over latent dims."""
+def _series(rows: list[dict], metrics: list[str], all_floors: dict | None = None) -> list[dict]:
+    """Per (dataset, metric): one series per (model, protocol), points over latent dims, and for a
+    sampled source's column its real-data floor ({value, label}; report.floor), drawn as a line."""
     charts = []
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
@@ -131,6 +133,8 @@ def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
                 charts.append({"dataset": dataset, "metric": metric, "series": [
                     {"model": m, "protocol": p, "colour": model_colour(m), "points": sorted(pts)}
                     for (m, p), pts in sorted(series.items())]})
+                if (hit := floor_for(all_floors or {}, dataset, metric)) is not None:
+                    charts[-1]["floor"] = {"value": hit[0], "label": f"floor: {hit[1].label}"}
     return charts
 
 
@@ -177,7 +181,7 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
         "key": [k for k in ROW_KEY if any(row.get(k) is not None for row in rows)],
         "metrics": [metric_meta(m) for m in metrics],
         "rows": out_rows,
-        "charts": _series(rows, metrics),
+        "charts": _series(rows, metrics, floors(records)),
         "marks": list(marks or []),
         "summary": summary(rows, metrics, list(marks or [])),
     })
