@@ -16,6 +16,13 @@ Inception FIDs from the literature).
   ex-post density, Ghosh et al. 2020), decoded;
 * ``fid_recon``: decode(encode(x).mean) of the whole test set.
 
+Each source also gets KID (vaebench.metrics.kid) and precision/recall/density/coverage
+(vaebench.metrics.prdc), `kid_samples[<backbone>]`, `recall_recon[<backbone>]`, ...: computed on
+the very features FID accumulates (a `FeatureTap` keeps them while torchmetrics feeds its
+states), against the test split's features and k-NN radii, which are cached with its statistics.
+`real_data_floor` scores as many train images as samples the same way: the noise floor every
+sampled column is read against.
+
 A model is "deterministic" when it has no `bound_terms` and its `encode` returns no variance
 (`is_deterministic`): the fitted densities are the only generative story such a code has.
 
