@@ -135,7 +135,7 @@ def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None
                 title += _chance_line(ax0, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
             if (hit := floor_for(all_floors, dataset, metric)) is not None:
                 for ax in axes.flat:
-                    ax.axhline(hit[0], color="0.35", linestyle="--", linewidth=1, label=f"floor: {hit[1].label}")
+                    ax.axhline(hit[0], color="black", linestyle="--", linewidth=1, label=f"floor: {hit[1].label}")
             ax0.set_ylabel(_axis_label(metric))
             if len(groups) > 1:  # one legend per panel: each says which models it holds
                 fig.suptitle(title + "; panels on their own scales", fontsize=10)
