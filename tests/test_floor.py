@@ -60,7 +60,11 @@ def test_plots_and_site_draw_the_floor(tmp_path):
         mp.setattr(plots.plt.Axes, "axhline", lambda self, y, **kw: drawn.append((y, kw.get("label"))) or real(self, y, **kw))
         plots.metric_plots(rows, tmp_path, all_floors=floors(recs))
     assert (2.0, "floor: real data (360 train vs 360 test images)") in drawn and (0.8, drawn[-1][1]) in drawn
-    charts = {c["metric"]: c for c in site_data(recs, rows, tmp_path)["charts"]}
+    data = site_data(recs, rows, tmp_path)
+    best = {b["metric"]: b for b in data["summary"][0]["best"]}
+    assert best[f"fid_samples[{BB}]"]["floor"] == 2.0  # the "best" row is at the noise floor, and the summary says so
+    assert "floor" not in best["mse"]
+    charts = {c["metric"]: c for c in data["charts"]}
     assert charts[f"fid_samples[{BB}]"]["floor"]["value"] == 2.0
     assert "floor" not in charts[f"fid_recon[{BB}]"]
 

@@ -22,7 +22,7 @@ from vaebench.metrics.catalog import (
     metric_unit,
 )
 from vaebench.report.colours import model_colour
-from vaebench.report.floor import floor_for, floors
+from vaebench.report.floor import at_floor, floor_for, floors
 from vaebench.report.identity import ROW_KEY, row_key
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
@@ -91,7 +91,7 @@ def column_order(rows: list[dict], metrics: list[str]) -> list[str]:
     return [m for _, m in sorted(enumerate(metrics), key=key)]
 
 
-def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dict[str, Any]]:
+def summary(rows: list[dict], metrics: list[str], marks: list[dict], all_floors: dict | None = None) -> list[dict[str, Any]]:
     """Per dataset, what a reader wants first: the best row of every judged metric (its mean,
     seed std and n), and `recommend`'s choices (from DIR/recommend.csv) when there are any."""
     out = []
@@ -107,6 +107,9 @@ def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dic
             best.append({"metric": m, "arrow": direction_arrow(higher), "model": top["model"], "latent_dim": top["latent_dim"],
                          "protocol": top.get("protocol"), "mean": top[f"{m}_mean"], "std": top.get(f"{m}_std"),
                          "n": top.get("n_seeds"), "of": len(have), "row": rows.index(top)})
+            hit = floor_for(all_floors or {}, dataset, m)
+            if hit and at_floor(m, top[f"{m}_mean"], hit[0]):  # no better than two draws of the data: not a "best"
+                best[-1]["floor"] = hit[0]
         choices: dict[tuple, list[str]] = defaultdict(list)
         for mk in marks:
             if mk.get("dataset") == dataset:
@@ -183,5 +186,5 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
         "rows": out_rows,
         "charts": _series(rows, metrics, floors(records)),
         "marks": list(marks or []),
-        "summary": summary(rows, metrics, list(marks or [])),
+        "summary": summary(rows, metrics, list(marks or []), floors(records)),
     })
