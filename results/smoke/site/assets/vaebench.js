@@ -249,7 +249,8 @@
       var spread = b.std != null && b.n > 1 ? " ± " + num(b.std, 2) : "";
       return '<tr data-row="' + b.row + '" tabindex="0"><td class="metric">' + esc(b.metric) + " " + esc(b.arrow) + "</td><td>" + esc(b.model) +
         " z=" + esc(b.latent_dim) + '</td><td class="num">' + num(b.mean) + spread + '</td><td class="n">' +
-        (b.n ? (b.n > 1 ? esc(b.n) + " seeds" : "1 seed") : "") + ", of " + esc(b.of) + " rows</td></tr>";
+        (b.n ? (b.n > 1 ? esc(b.n) + " seeds" : "1 seed") : "") + ", of " + esc(b.of) + " rows" +
+        (b.floor != null ? '; <b class="atfloor">at the real-data noise floor (' + num(b.floor) + "): no better than data</b>" : "") + "</td></tr>";
     }
     var head = '<thead><tr><th>best by</th><th>configuration</th><th class="num">mean ± std over seeds</th><th></th></tr></thead>';
     return '<section class="summary" id="summary"><h2>Summary</h2>' + summary.map(function (d) {
