@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up vaebench on a fresh machine: the Debian Fashion-MNIST package (where apt exists),
-# a virtual environment in .venv, and the package itself.  `--dev` adds the test tools.
+# a virtual environment in .venv, and the package itself.  `--dev` adds the test tools (pytest, ruff, selenium, and torch-fidelity as the independent KID and precision/recall the tests compare against).
 #   TORCH_SPEC  overrides the torch/torchvision requirement (default: the versions this
 #               project is tested with; any torch >= 2.2 works).
 set -euo pipefail

@@ -521,3 +521,20 @@ def test_compare_is_split_along_its_seams():
     assert pkg.parse_tol_args is tolerances.parse_tol_args and pkg.load_tolerance_file is tolerances.load_tolerance_file
     for module in (matching, render, sides, stats, tolerances):
         assert len(Path(module.__file__).read_text().splitlines()) < 300, module.__name__
+
+
+def test_sample_measures_beyond_fid_are_reported_with_their_direction_not_gated(capsys, tmp_path):
+    """KID, precision/recall and density/coverage: no measured spread yet, so no default gate (the
+    report says why); a tolerance given for them gates them."""
+    kid, recall = "kid_samples[digits-mlp]", "recall_samples_gmm[digits-mlp]"
+    assert default_tolerance(kid).higher_is_better is False and not default_tolerance(kid).gated
+    assert default_tolerance(recall).higher_is_better is True and not default_tolerance(recall).gated
+    assert default_tolerance("density_samples[digits-mlp]").higher_is_better is None
+    assert default_tolerance("fid_samples[digits-mlp]").gated
+    base = results(tmp_path / "base", [record("vae", 0, {**VAE_METRICS, kid: 0.01, recall: 0.8})])
+    cand = results(tmp_path / "cand", [record("vae", 0, {**VAE_METRICS, kid: 5.0, recall: 0.1})])
+    code, out, _ = run(capsys, "compare", cand, base)
+    assert code == 0, out
+    assert any(r[4] == f"`{kid}` ↓" and r[9] == "—" for r in table_rows(out))
+    assert "not gated by default" in out and "`kid_samples`" in out
+    assert run(capsys, "compare", cand, base, "--tol", "kid_samples[*=0.5")[0] == 1

@@ -15,8 +15,10 @@ import pytest
 import scipy.linalg
 import torch
 
+from vaebench.data.base import pixels
 from vaebench.errors import UserError
 from vaebench.metrics import fid_backbone
+from vaebench.metrics.catalog import SAMPLE_MEASURES
 from vaebench.metrics.fid import (
     compute_fid_metrics,
     fid_metric_name,
@@ -382,11 +384,12 @@ def _models(digits):
 def test_compute_fid_metrics_every_model(digits):
     for kind, model in _models(digits).items():
         metrics, proto = compute_fid_metrics(model, digits, backbone="auto", seed=0)
-        expected = {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]"}
-        if kind in ("ae", "pca"):
-            expected |= {"fid_samples_fitted[digits-mlp]", "fid_samples_gmm[digits-mlp]"}
+        sources = ("samples", "samples_fitted", "samples_gmm", "recon") if kind in ("ae", "pca") else ("samples", "recon")
+        expected = {f"{m}_{s}[digits-mlp]" for m in ("fid", *SAMPLE_MEASURES) for s in sources}
         assert set(metrics) == expected, kind
-        assert all(math.isfinite(v) and v >= 0 for v in metrics.values())
+        assert all(math.isfinite(v) for v in metrics.values())
+        assert all(v >= 0 for name, v in metrics.items() if not name.startswith("kid_"))  # KID is unbiased: may dip below 0
+        assert all(0 <= metrics[f"{m}_{s}[digits-mlp]"] <= 1 for m in ("precision", "recall", "coverage") for s in sources)
         assert proto["model_kind"] == kind
         assert proto["backbone"] == "digits-mlp"
         assert proto["backbone_weights_sha256"] == SHIPPED["digits-mlp"].weights_sha256  # the shipped ruler
@@ -411,6 +414,37 @@ def test_compute_fid_metrics_is_seeded(digits):
     assert a == b
     assert a["fid_samples[digits-mlp]"] != c["fid_samples[digits-mlp]"]
     assert a["fid_recon[digits-mlp]"] == c["fid_recon[digits-mlp]"]  # reconstructions are deterministic
+    assert a["recall_recon[digits-mlp]"] == c["recall_recon[digits-mlp]"]
+    assert a["kid_samples[digits-mlp]"] != c["kid_samples[digits-mlp]"]
+
+
+def test_sample_measures_read_the_features_fid_extracted(digits, monkeypatch):
+    """KID and precision/recall/density/coverage of each source equal the standalone functions on
+    that source's backbone features, and every image goes through the backbone once."""
+    from vaebench.metrics import fid as fid_module
+    from vaebench.metrics.fid_backbone import ClassifierFeatures
+    from vaebench.metrics.kid import kernel_inception_distance
+    from vaebench.metrics.prdc import manifold_metrics
+    from vaebench.models.ae import AE
+
+    torch.manual_seed(0)
+    model = AE(digits.image_shape, 4).eval()
+    rows = []
+    forward = ClassifierFeatures.forward
+    monkeypatch.setattr(ClassifierFeatures, "forward", lambda self, x: rows.append(len(x)) or forward(self, x))
+    fid_module._REFERENCE_CACHE.clear()
+    metrics, proto = compute_fid_metrics(model, digits, backbone="classifier", seed=3, n_samples=300)
+    assert sum(rows) == 360 + 300 * 3 + 360  # the test split, three sampled sources, the reconstructions: once each
+    bb = get_backbone(digits, "classifier")
+    real = bb.module(pixels(digits.test_x))
+    with torch.no_grad():
+        fake = bb.module(model.decode(model.encode(pixels(digits.test_x))[0]).clamp(0, 1))
+    kid, kid_std = kernel_inception_distance(real, fake, seed=3 + fid_module._SEED_OFFSET["kid_subsets"])
+    assert metrics["kid_recon[digits-mlp]"] == pytest.approx(kid, rel=1e-9, abs=1e-12)
+    assert metrics["kid_std_recon[digits-mlp]"] == pytest.approx(kid_std, abs=1e-12)
+    for name, value in manifold_metrics(real, fake).items():
+        assert metrics[f"{name}_recon[digits-mlp]"] == pytest.approx(value, abs=1e-3), name  # a point or so of round-off
+    assert proto["kid_subset_size"] == 300
 
 
 def test_good_model_beats_untrained(digits):

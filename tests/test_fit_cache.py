@@ -8,7 +8,9 @@ from vaebench.models.pca import PCAModel
 from vaebench.runner import fit_cache
 from vaebench.runner.sweep import run_suite
 
-DETERMINISTIC = ("mse", "ppca_ll", "probe_acc", "active_units", "fid_recon[digits-mlp]")
+DETERMINISTIC = ("mse", "ppca_ll", "probe_acc", "active_units", "fid_recon[digits-mlp]", "precision_recon[digits-mlp]",
+                 "recall_recon[digits-mlp]", "density_recon[digits-mlp]", "coverage_recon[digits-mlp]")
+MEASURES = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
 
 
 def test_three_seed_pca_sweep_fits_once_per_latent_dim(tmp_path, monkeypatch):
@@ -27,10 +29,12 @@ def test_three_seed_pca_sweep_fits_once_per_latent_dim(tmp_path, monkeypatch):
         for name in DETERMINISTIC:
             assert len({r["metrics"][name] for r in recs}) == 1, name  # bitwise the same
         for r in recs:
-            assert r["seed_changes"] == ["fid_samples[digits-mlp]", "fid_samples_fitted[digits-mlp]", "fid_samples_gmm[digits-mlp]"]
+            sampled = {f"{m}_{s}[digits-mlp]" for m in MEASURES for s in ("samples", "samples_fitted", "samples_gmm")}
+            assert r["seed_changes"] == sorted(sampled | {"kid_recon[digits-mlp]", "kid_std_recon[digits-mlp]"})
             assert r["dataset"]["num_classes"] == 10
-        for name in recs[0]["seed_changes"]:  # and the seed does change those
-            assert len({r["metrics"][name] for r in recs}) == 3, name
+        for name in recs[0]["seed_changes"]:  # and the seed does change the continuous ones of the samples
+            if name.startswith(("fid_samples", "kid_samples")):
+                assert len({r["metrics"][name] for r in recs}) == 3, name
 
 
 def test_a_reused_fit_equals_a_fresh_one_and_is_not_shared_state(digits):

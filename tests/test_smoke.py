@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from vaebench.metrics.catalog import METRICS
+from vaebench.metrics.catalog import METRICS, parse_fid_metric_name
 
 
 def records(out):
@@ -85,5 +85,5 @@ def test_same_command_twice_gives_bitwise_identical_metrics(tmp_path, cli):
         outs.append({r["run_id"]: r["metrics"] for r in records(out)})
     assert outs[0] == outs[1] and len(outs[0]) == 2
     names = set(next(iter(outs[0].values())))
-    assert {n for n in names if not n.startswith("fid_")} <= set(METRICS)
-    assert {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]"} <= names
+    assert {n for n in names if not parse_fid_metric_name(n)} <= set(METRICS)
+    assert {"fid_samples[digits-mlp]", "fid_recon[digits-mlp]", "kid_samples[digits-mlp]", "recall_recon[digits-mlp]"} <= names

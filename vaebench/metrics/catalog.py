@@ -71,20 +71,25 @@ def direction_arrow(higher: bool | None) -> str:
 
 def describe_metric(name: str) -> tuple[bool | None, str]:
     """(higher is better, description) for a metric column, including ones named at run time
-    such as `fid_samples[fashion_mnist-cnn]` (the backbone is part of the name)."""
+    such as `fid_samples[fashion_mnist-cnn]` or `recall_samples[digits-mlp]` (the backbone is part of the name)."""
     if name in METRICS:
         return METRICS[name]
     parsed = parse_fid_metric_name(name)
     if parsed:
-        higher, desc = FID_METRICS[parsed[0]]
+        higher, desc = SAMPLE_METRICS[parsed[0]]
         return higher, f"{desc} (backbone {parsed[1]})"
     return None, ""
 
 
 def metric_names(records_metrics) -> list[str]:
-    """Metric names present in any of the given metric dicts: the known ones in table order, then the rest sorted."""
+    """Metric names present in any of the given metric dicts: the catalogue's in table order, then the
+    backbone-named sample metrics (by backbone, FID first, each measure over its sources), then the rest sorted."""
     present = set().union(*records_metrics) if records_metrics else set()
-    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+    rest = present - set(METRICS)
+    kinds = list(SAMPLE_METRICS)  # the sample metrics by backbone, then FID's order, then measure by measure
+    sample = sorted((n for n in rest if parse_fid_metric_name(n)),
+                    key=lambda n: (parse_fid_metric_name(n)[1], kinds.index(parse_fid_metric_name(n)[0])))
+    return [m for m in METRICS if m in present] + sample + sorted(rest - set(sample))
 
 
 FID_METRICS: dict[str, tuple[bool, str]] = {
@@ -95,19 +100,71 @@ FID_METRICS: dict[str, tuple[bool, str]] = {
     "fid_recon": (False, "Fréchet distance, test-set reconstructions vs test set"),
 }
 
+# The other sample metrics (vaebench.metrics.kid, vaebench.metrics.prdc), computed on the same
+# backbone features as FID for every source FID has; kind = f"{measure}_{source}", the full name
+# f"{kind}[{backbone id}]" like FID's, e.g. `recall_samples_gmm[fashion_mnist-cnn]`.
+SAMPLE_SOURCES: dict[str, str] = {
+    "samples": "model samples",
+    "samples_fitted": "deterministic models (AE, PCA, WAE, RAE): decoded samples of the Gaussian fitted to the train codes",
+    "samples_gmm": "deterministic models (AE, PCA, WAE, RAE): decoded samples of the 10-component mixture fitted to the train codes",
+    "recon": "test-set reconstructions",
+}
+SAMPLE_MEASURES: dict[str, tuple[bool | None, str]] = {
+    "kid": (False, "KID (Bińkowski et al. 2018): unbiased MMD² with the kernel (x·y/d + 1)³, mean over 100 subsets of "
+                   "min(1000, N) drawn with the run's seed, vs test set; unbiased in the sample count (unlike FID), so it can be "
+                   "slightly negative: near 0 means no difference measurable"),
+    "kid_std": (None, "standard deviation of KID over its 100 subsets (the subset noise of `kid`, not a seed-to-seed spread)"),
+    "precision": (True, "precision (Kynkäänniemi et al. 2019, k = 3): fraction of the images inside the test set's k-NN manifold "
+                        "(fidelity: are the images like real ones?)"),
+    "recall": (True, "recall (Kynkäänniemi et al. 2019, k = 3): fraction of test images inside the images' own k-NN manifold "
+                     "(diversity: is every kind of real image produced?)"),
+    "density": (None, "density (Naeem et al. 2020, k = 5): mean number of test-image k-NN balls holding an image, over k; about 1 "
+                      "for images distributed like the test set, above 1 when they crowd its dense regions"),
+    "coverage": (True, "coverage (Naeem et al. 2020, k = 5): fraction of test images whose k-NN ball holds at least one image "
+                       "(diversity, robust to outlying images)"),
+}
+SAMPLE_METRICS: dict[str, tuple[bool | None, str]] = dict(FID_METRICS)
+SAMPLE_METRICS.update({f"{m}_{s}": (higher, f"{desc}; images: {SAMPLE_SOURCES[s]}")
+                       for m, (higher, desc) in SAMPLE_MEASURES.items() for s in SAMPLE_SOURCES})
+# why a sample measure has no direction (the table, site and compare say it next to the column)
+SAMPLE_INFORMATIONAL_WHY: dict[str, str] = {
+    "kid_std": "the subset noise of `kid`: it says how far to trust that number, not how good the images are",
+    "density": "1 for images distributed like the data; above 1 can be mode collapse onto dense regions, below 1 poor fidelity: neither direction is better",
+}
+
+
+def sample_measure(kind: str) -> tuple[str, str]:
+    """`"kid_std_samples_gmm"` -> ("kid_std", "samples_gmm"); the measure of a FID kind is "fid"."""
+    for m in ("fid", *SAMPLE_MEASURES):
+        for s in SAMPLE_SOURCES:
+            if kind == f"{m}_{s}":
+                return m, s
+    raise KeyError(f"unknown sample metric {kind!r}")
+
 
 def fid_metric_name(kind: str, backbone_id: str) -> str:
-    if kind not in FID_METRICS:
-        raise KeyError(f"unknown FID metric {kind!r}")
+    """The full name of a backbone-named sample metric (FID, KID, precision/recall, density/coverage)."""
+    if kind not in SAMPLE_METRICS:
+        raise KeyError(f"unknown sample metric {kind!r}")
     return f"{kind}[{backbone_id}]"
 
 
 def parse_fid_metric_name(name: str) -> tuple[str, str] | None:
-    """`"fid_recon[digits-mlp]"` -> ("fid_recon", "digits-mlp"); None for other names."""
+    """`"fid_recon[digits-mlp]"` -> ("fid_recon", "digits-mlp"), `"kid_samples[inception]"` -> ("kid_samples",
+    "inception"); None for names that are no backbone-named sample metric."""
     if not name.endswith("]") or "[" not in name:
         return None
     kind, _, rest = name.partition("[")
-    return (kind, rest[:-1]) if kind in FID_METRICS else None
+    return (kind, rest[:-1]) if kind in SAMPLE_METRICS else None
+
+
+def informational_why(name: str) -> str | None:
+    """Why a column has no direction (INFORMATIONAL_WHY, or SAMPLE_INFORMATIONAL_WHY for a
+    backbone-named one); None for a column with a direction."""
+    if name in INFORMATIONAL_WHY:
+        return INFORMATIONAL_WHY[name]
+    parsed = parse_fid_metric_name(name)
+    return SAMPLE_INFORMATIONAL_WHY.get(sample_measure(parsed[0])[0]) if parsed else None
 
 
 # ---------------------------------------------------------------- units (plot axes)
@@ -130,6 +187,9 @@ UNITS.update(explicitness_test="ROC-AUC", dci_informativeness_test="accuracy", b
              factor_vae_eval_accuracy="accuracy")
 
 FID_UNIT = "FID (squared feature distance)"
+SAMPLE_UNITS = {"fid": FID_UNIT, "kid": "KID (MMD², cubic kernel)", "kid_std": "KID (MMD², cubic kernel)",
+                "precision": "fraction of images", "recall": "fraction of test images", "density": "density (1 = like the data)",
+                "coverage": "fraction of test images"}
 _UNIT_WORDS = ("bits/dim", "nats/image")  # found in a description when a name is not in UNITS
 
 
@@ -137,7 +197,8 @@ def metric_unit(name: str) -> str:
     """The unit of a metric column, e.g. 'nats/image'; '' when unknown."""
     if name in UNITS:
         return UNITS[name]
-    if parse_fid_metric_name(name):
-        return FID_UNIT
+    parsed = parse_fid_metric_name(name)
+    if parsed:
+        return SAMPLE_UNITS[sample_measure(parsed[0])[0]]
     desc = describe_metric(name)[1]
     return next((w for w in _UNIT_WORDS if w in desc), "")

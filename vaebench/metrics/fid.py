@@ -16,6 +16,13 @@ Inception FIDs from the literature).
   ex-post density, Ghosh et al. 2020), decoded;
 * ``fid_recon``: decode(encode(x).mean) of the whole test set.
 
+Each source also gets KID (vaebench.metrics.kid) and precision/recall/density/coverage
+(vaebench.metrics.prdc), `kid_samples[<backbone>]`, `recall_recon[<backbone>]`, ...: computed on
+the very features FID accumulates (a `FeatureTap` keeps them while torchmetrics feeds its
+states), against the test split's features and k-NN radii, which are cached with its statistics.
+`real_data_floor` scores as many train images as samples the same way: the noise floor every
+sampled column is read against.
+
 A model is "deterministic" when it has no `bound_terms` and its `encode` returns no variance
 (`is_deterministic`): the fitted densities are the only generative story such a code has.
 
@@ -43,7 +50,12 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vaebench.data.base import Splits, pixels
-from vaebench.metrics.catalog import FID_METRICS, fid_metric_name, parse_fid_metric_name  # noqa: F401 (public API)
+from vaebench.metrics.catalog import (  # noqa: F401 (public API)
+    FID_METRICS,
+    SAMPLE_MEASURES,
+    fid_metric_name,
+    parse_fid_metric_name,
+)
 from vaebench.metrics.code_gmm import (
     GMM_COMPONENTS,
     GMM_SEED,
@@ -52,12 +64,21 @@ from vaebench.metrics.code_gmm import (
     sample_code_gmm,
 )
 from vaebench.metrics.fid_backbone import Backbone, get_backbone
+from vaebench.metrics.kid import (
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    kernel_inception_distance,
+    subset_size_for,
+)
+from vaebench.metrics.prdc import DC_K, PR_K, knn_radii, manifold_metrics
 
 # kind -> (higher is better, description); the full metric name is f"{kind}[{backbone id}]"
 SAMPLE_BATCH = 1000  # generation batch: part of the random stream, so fixed (recorded)
 FEATURE_BATCH = {"classifier": 2000, "inception": 100}
 # seed offsets so that each metric's randomness is its own stream (recorded as the protocol's seed)
-_SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921, "fid_samples_gmm": 181_081}
+_SEED_OFFSET = {"fid_samples": 104_729, "fid_samples_fitted": 130_363, "cvae_labels": 155_921, "fid_samples_gmm": 181_081,
+                "kid_subsets": 206_699}
+FLOOR_SEED = 271_829  # which train images the real-data floor draws (and its KID subsets): one floor per data set
 
 
 # ---------------------------------------------------------------- the standalone distance
@@ -133,15 +154,34 @@ def frechet_distance(features_a, features_b) -> float:
 # ---------------------------------------------------------------- the torchmetrics metric
 
 
-def make_fid_metric(backbone: Backbone, device="cpu", **metric_kwargs) -> FrechetInceptionDistance:
-    """torchmetrics FID over `backbone.module` (float64 states; images in [0, 1] as `update` input).
+class FeatureTap(torch.nn.Module):
+    """A torchmetrics `feature` module that passes `module`'s features through and, while `kept`
+    is a list, keeps a float64 CPU copy of each batch: KID and precision/recall/density/coverage
+    read the very features FID accumulated, with no second pass through the backbone."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+        self.num_features = module.num_features
+        self.kept: list[torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.module(x)
+        if self.kept is not None:
+            self.kept.append(f.detach().double().cpu())
+        return f
+
+
+def make_fid_metric(backbone: Backbone, device="cpu", tap: FeatureTap | None = None, **metric_kwargs) -> FrechetInceptionDistance:
+    """torchmetrics FID over `backbone.module` (float64 states; images in [0, 1] as `update` input),
+    or over `tap` (a FeatureTap of it) to keep the features for the other sample measures.
 
     `reset_real_features=False`: `reset()` keeps the reference (real) statistics, so several
     image sets can be compared with one pass over the reference. Extra keyword arguments go to
     torchmetrics' `Metric` (e.g. `sync_on_compute=False`, `process_group=...`).
     """
     metric = FrechetInceptionDistance(
-        feature=backbone.module, reset_real_features=False, normalize=True, **metric_kwargs
+        feature=tap if tap is not None else backbone.module, reset_real_features=False, normalize=True, **metric_kwargs
     )
     return metric.to(device)
 
@@ -153,6 +193,17 @@ def _update(metric, images: torch.Tensor, real: bool, device, chunk: int, clamp_
             clamp_stats[0] += int(((x < 0) | (x > 1)).sum())
             clamp_stats[1] += x.numel()
         metric.update(x.clamp(0.0, 1.0), real=real)
+
+
+def _update_keeping(metric, tap: FeatureTap, images, real: bool, device, chunk: int, clamp_stats: list | None = None) -> torch.Tensor:
+    """`_update`, returning the (N, D) float64 features the metric saw."""
+    tap.kept = []
+    try:
+        for batch in images:
+            _update(metric, batch, real, device, chunk, clamp_stats)
+        return torch.cat(tap.kept)
+    finally:
+        tap.kept = None
 
 
 @torch.no_grad()
@@ -273,24 +324,45 @@ def _gmm_batches(model, kind: str, train_codes: torch.Tensor, n: int, seed: int)
         yield _decode_codes(model, kind, sample_code_gmm(gmm, min(SAMPLE_BATCH, n - i), gen))
 
 
-# the reference (test split) feature statistics per backbone, data and device, computed once
-# per process: every run of a sweep compares against the same test split
-_REFERENCE_CACHE: dict[tuple, dict[str, torch.Tensor]] = {}
+SAMPLE_PROTOCOL = {  # how the measures besides FID are computed (the same features as FID's)
+    "kid": f"unbiased MMD^2, kernel (x.y/d + 1)^3, mean and std (ddof 1) over {KID_SUBSETS} subsets of "
+           f"min({KID_SUBSET_SIZE}, N) without replacement, torch.Generator seeded with seed + {_SEED_OFFSET['kid_subsets']}",
+    "precision_recall": f"Kynkaanniemi et al. 2019, k = {PR_K}, d <= k-th neighbour radius",
+    "density_coverage": f"Naeem et al. 2020, k = {DC_K}, d < k-th neighbour radius of the test features",
+}
+
+# the reference (test split) feature statistics, features and k-NN radii per backbone, data and
+# device, computed once per process: every run of a sweep compares against the same test split
+_REFERENCE_CACHE: dict[tuple, dict[str, Any]] = {}
 _REFERENCE_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 
 
-def _reference_statistics(metric, bb: Backbone, splits: Splits, device, chunk: int) -> None:
+def _reference(metric, tap: FeatureTap, bb: Backbone, splits: Splits, device, chunk: int) -> dict[str, Any]:
     """Feed the test split to `metric` as its real images, or restore the states that feeding
-    gave earlier in this process (keyed by backbone id, a hash of the test images and device)."""
+    gave earlier in this process (keyed by backbone id, a hash of the test images and device).
+    Returns {"features": the test features (N, D) float64, "radii": their k-NN radii}."""
     x = splits.test_x.detach().cpu().contiguous()
     key = (bb.id, hashlib.sha256(x.view(torch.uint8).numpy().tobytes()).hexdigest(), tuple(x.shape), str(x.dtype), str(device))
     if key not in _REFERENCE_CACHE:
-        _update(metric, splits.test_x, True, device, chunk)
+        features = _update_keeping(metric, tap, [splits.test_x], True, device, chunk)
         _REFERENCE_CACHE.clear()  # one data set's statistics at a time: a sweep goes data set by data set
-        _REFERENCE_CACHE[key] = {name: getattr(metric, name).clone() for name in _REFERENCE_STATES}
-        return
-    for name, value in _REFERENCE_CACHE[key].items():
-        setattr(metric, name, value.clone())
+        _REFERENCE_CACHE[key] = {"states": {name: getattr(metric, name).clone() for name in _REFERENCE_STATES},
+                                 "features": features, "radii": knn_radii(features, (PR_K, DC_K))}
+    else:
+        for name, value in _REFERENCE_CACHE[key]["states"].items():
+            setattr(metric, name, value.clone())
+    return _REFERENCE_CACHE[key]
+
+
+def sample_scores(metric, reference: dict[str, Any], features: torch.Tensor, kid_seed: int) -> dict[str, float]:
+    """measure -> value ("fid", "kid", "kid_std", "precision", ...) of one image set whose features
+    `metric` has just been fed as its fake images: FID from the metric's states, KID and
+    precision/recall/density/coverage from the same `features` against the reference's."""
+    values = {"fid": float(metric.compute())}
+    values["kid"], values["kid_std"] = kernel_inception_distance(reference["features"], features, seed=kid_seed)
+    values.update(manifold_metrics(reference["features"], features, real_radii=reference["radii"]))
+    assert set(values) == {"fid", *SAMPLE_MEASURES}
+    return values
 
 
 def _recon_batches(model, splits: Splits) -> Iterator[torch.Tensor]:
@@ -337,10 +409,11 @@ def compute_fid_metrics(
     if hasattr(model, "eval"):
         model.eval()
     chunk = FEATURE_BATCH[bb.kind]
-    metric = make_fid_metric(bb, device, sync_on_compute=False)
+    tap = FeatureTap(bb.module)
+    metric = make_fid_metric(bb, device, tap, sync_on_compute=False)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    _reference_statistics(metric, bb, splits, device, chunk)
+    reference = _reference(metric, tap, bb, splits, device, chunk)
     seconds["reference_features"] = time.perf_counter() - t
 
     metrics: dict[str, float] = {}
@@ -365,11 +438,11 @@ def compute_fid_metrics(
             t = time.perf_counter()
             metric.reset()  # keeps the reference statistics
             stats = [0, 0]
-            for images in sources[name]():
-                _update(metric, images, False, device, chunk, stats)
-            full = fid_metric_name(name, bb.id)
-            metrics[full] = float(metric.compute())
-            clamped[full] = stats[0] / max(1, stats[1])
+            features = _update_keeping(metric, tap, sources[name](), False, device, chunk, stats)
+            source = name.removeprefix("fid_")
+            scores = sample_scores(metric, reference, features, seed + _SEED_OFFSET["kid_subsets"])
+            metrics.update({fid_metric_name(f"{m}_{source}", bb.id): v for m, v in scores.items()})
+            clamped[fid_metric_name(name, bb.id)] = stats[0] / max(1, stats[1])
             seconds[name] = time.perf_counter() - t
     finally:
         if was_training and hasattr(model, "train"):
@@ -387,6 +460,8 @@ def compute_fid_metrics(
         "covariance": "unbiased (N - 1)",
         "seed": int(seed),
         "sample_batch": SAMPLE_BATCH,
+        **SAMPLE_PROTOCOL,
+        "kid_subset_size": subset_size_for(len(splits.test_x), n),
         "model_kind": kind,
         "samples": samples_description(model, kind),
         "clamp": "images clamped to [0, 1] before the features",
@@ -399,3 +474,27 @@ def compute_fid_metrics(
         protocol["fitted_gmm"] = (f"{GMM_COMPONENTS}-component full-covariance Gaussian mixture (scikit-learn GaussianMixture, "
                                   f"random_state {GMM_SEED}) of the encoded train split, float64")
     return metrics, protocol
+
+
+@torch.no_grad()
+def real_data_floor(splits: Splits, *, backbone: str = "auto", n: int | None = None, device="cpu") -> dict[str, Any]:
+    """The sample measures of real data: `n` train images (default the test-set size, as many as
+    the models' samples; drawn with FLOOR_SEED, the same for every run) against the test split,
+    in the backbone's features. What two finite draws of the data distribution itself score:
+    a model's sample column at or below it is at the noise floor, not better than data.
+
+    Returns {"backbone", "n_train", "n_reference", "seed", "metrics": {f"{measure}[{backbone id}]": value}}
+    (measures: fid, kid, kid_std, precision, recall, density, coverage)."""
+    device = torch.device(device)
+    bb = get_backbone(splits, backbone)
+    n = min(int(n) if n is not None else default_n_samples(splits), len(splits.train_x))
+    chunk = FEATURE_BATCH[bb.kind]
+    tap = FeatureTap(bb.module)
+    metric = make_fid_metric(bb, device, tap, sync_on_compute=False)
+    reference = _reference(metric, tap, bb, splits, device, chunk)
+    rows = torch.randperm(len(splits.train_x), generator=torch.Generator().manual_seed(FLOOR_SEED))[:n].sort().values
+    features = _update_keeping(metric, tap, [splits.train_x[rows]], False, device, chunk)
+    scores = sample_scores(metric, reference, features, FLOOR_SEED)
+    return {"backbone": bb.id, "n_train": n, "n_reference": len(splits.test_x), "seed": FLOOR_SEED,
+            "train_rows": f"torch.randperm(len(train), Generator seeded {FLOOR_SEED})[:n_train]",
+            "metrics": {f"{m}[{bb.id}]": v for m, v in scores.items()}}

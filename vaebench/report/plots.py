@@ -32,6 +32,7 @@ from vaebench.report.colours import (  # noqa: E402,F401 (BUILTIN_COLOURS, OTHER
     model_colour,
     model_marker,
 )
+from vaebench.report.floor import floor_for, floors
 from vaebench.report.identity import dataset_label, row_key, safe_filename  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
@@ -90,10 +91,12 @@ def num_classes_by_dataset(records: list[dict]) -> dict[str, int]:
 
 
 def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None = None,
-                 marks: list[dict] | None = None) -> list[str]:
+                 marks: list[dict] | None = None, all_floors: dict | None = None) -> list[str]:
     """One figure per (dataset, metric): a line per (model label, protocol id) over latent dims.
-    `marks` ({dataset, metric, model, protocol, latent_dim, label}, from `recommend`): ringed points."""
+    `marks` ({dataset, metric, model, protocol, latent_dim, label}, from `recommend`): ringed points.
+    `all_floors` (report.floor.floors): a sampled source's column gets its real-data floor as a line."""
     num_classes = num_classes or {}
+    all_floors = all_floors or {}
     written = []
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
@@ -130,6 +133,9 @@ def metric_plots(rows: list[dict], out: Path, num_classes: dict[str, int] | None
             ax0 = axes.flat[0]
             if metric == "probe_acc":
                 title += _chance_line(ax0, num_classes.get(dataset), any(m.startswith("cvae") for m, _ in series))
+            if (hit := floor_for(all_floors, dataset, metric)) is not None:
+                for ax in axes.flat:
+                    ax.axhline(hit[0], color="black", linestyle="--", linewidth=1, label=f"floor: {hit[1].label}")
             ax0.set_ylabel(_axis_label(metric))
             if len(groups) > 1:  # one legend per panel: each says which models it holds
                 fig.suptitle(title + "; panels on their own scales", fontsize=10)
@@ -358,4 +364,5 @@ def figure_plots(records: list[dict], out: Path) -> list[str]:
 
 def write_plots(records: list[dict], rows: list[dict], out: Path, marks: list[dict] | None = None) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
-    return metric_plots(rows, out, num_classes_by_dataset(records), marks) + disentanglement_bars(rows, out) + figure_plots(records, out)
+    return (metric_plots(rows, out, num_classes_by_dataset(records), marks, floors(records)) + disentanglement_bars(rows, out)
+            + figure_plots(records, out))

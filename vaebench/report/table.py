@@ -22,10 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from vaebench.metrics.catalog import (
-    INFORMATIONAL_WHY,
     describe_metric,
     direction_word,
+    informational_why,
     metric_names,
+)
+from vaebench.report.floor import (
+    FLOOR_MARK,
+    at_floor,
+    floor_csv,
+    floor_for,
+    floor_table_rows,
+    floors,
 )
 from vaebench.report.identity import (
     ENGINEERING_KEYS,
@@ -108,11 +116,15 @@ def protocol_legend(rows: list[dict]) -> list[str]:
     return lines
 
 
-def to_markdown(rows: list[dict]) -> str:
+def to_markdown(rows: list[dict], all_floors: dict | None = None) -> str:
+    """The table, its legend and protocols. `all_floors` (report.floor.floors): a reference row
+    per data set and backbone after the model rows, and a FLOOR_MARK on every cell at the floor."""
+    all_floors = all_floors or {}
     cols = [c for c in columns(rows) if not c.endswith("_std") and c != "protocol_json"]
     header = [c.removesuffix("_mean") for c in cols]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
+    marked = False
+    for r in [*rows, *floor_table_rows(all_floors, row_metrics(rows))]:
         cells = []
         for c in cols:
             if c.endswith("_mean"):
@@ -120,6 +132,10 @@ def to_markdown(rows: list[dict]) -> str:
                 cell = _fmt(mean) if mean is not None else ""
                 if cell and std is not None and not math.isnan(std):
                     cell += f" ± {std:.2g}"
+                hit = floor_for(all_floors, r["dataset"], c.removesuffix("_mean")) if cell and "n_seeds" in r else None
+                if hit and at_floor(c.removesuffix("_mean"), mean, hit[0]):
+                    cell += FLOOR_MARK
+                    marked = True
                 cells.append(cell)
             else:
                 cells.append(_fmt(r.get(c)))
@@ -128,18 +144,29 @@ def to_markdown(rows: list[dict]) -> str:
     notes = ["", "Metrics (test split; mean ± sample std over seeds):", ""]
     for m in present:
         higher, desc = describe_metric(m)
-        why = INFORMATIONAL_WHY.get(m)
+        why = informational_why(m)
         notes.append(f"- `{m}` ({direction_word(higher)}): {desc}" + (f". Informational: {why}" if why else ""))
     if "ppca_ll" in present:
         notes += ["", "`ppca_ll` is a Gaussian density over continuous pixels; `elbo`/`iwae` are Bernoulli "
                   "log-probabilities. The two are NOT comparable with each other."]
+    if all_floors:
+        notes += ["", "Rows `real data (N train vs M test images)`: the real-data floor, N train images (as many as the "
+                  "models' samples) against the test split in the same backbone, for every sampled column (not the "
+                  "reconstructions'). Two draws of the data itself score this: a model "
+                  + (f"cell marked {FLOOR_MARK} " if marked else "") + "at or beyond it (FID, KID at or below; precision, "
+                  "recall, coverage at or above) is at the noise floor, not better than data."]
     if rows:
         notes += ["", *protocol_legend(rows)]
     return "\n".join(lines + notes) + "\n"
 
 
 def write_tables(records: list[dict], folder: Path) -> list[dict]:
+    """table.csv (model rows only: what compare reads), table.md (with the floor rows) and, when
+    the records carry a real-data floor, floor.csv."""
     rows = build_rows(records)
+    all_floors = floors(records)
     atomic_write_text(folder / "table.csv", to_csv(rows))
-    atomic_write_text(folder / "table.md", to_markdown(rows))
+    atomic_write_text(folder / "table.md", to_markdown(rows, all_floors))
+    if all_floors:
+        atomic_write_text(folder / "floor.csv", floor_csv(all_floors))
     return rows

@@ -1,5 +1,8 @@
 """Closed-form fits done once per configuration, shared by the seeds of a sweep.
 
+The real-data floor of the sample metrics (vaebench.metrics.fid.real_data_floor) is cached here
+too, once per (data, backbone, sample count, device): every run of a data set reports the same one.
+
 A PCA fit is a deterministic function of the train split and the latent dim: the seeds of a
 suite would fit the same PCA again and again. This process-wide cache fits it once per
 (model class, train data, latent dim) and hands every later run a copy of the fitted state; the
@@ -19,15 +22,13 @@ from collections import OrderedDict
 
 import torch
 
-from vaebench.metrics.catalog import parse_fid_metric_name
+from vaebench.metrics.catalog import parse_fid_metric_name, sample_measure
 from vaebench.models.pca import PCAModel
 
 MAX_ENTRIES = 32  # fitted PCAs are small (d x D); this bounds memory on long sweeps
 
-# metrics whose value depends on random draws even for a fixed fitted model
-SAMPLING_FID_KINDS = ("fid_samples", "fid_samples_fitted", "fid_samples_gmm")
-
 _CACHE: OrderedDict[tuple, PCAModel] = OrderedDict()
+_FLOORS: dict[tuple, dict] = {}
 stats = {"fits": 0, "reuses": 0}
 
 
@@ -79,8 +80,20 @@ def fit_closed_form(model, splits) -> bool:
     return False
 
 
+def real_data_floor(splits, backbone: str, n: int | None, device) -> dict:
+    """vaebench.metrics.fid.real_data_floor, computed once per (data, backbone, n, device) in this process."""
+    from vaebench.metrics.fid import real_data_floor as compute
+
+    key = (splits.checksum, _digest(splits.train_x), _digest(splits.test_x), backbone, n, str(device))
+    if key not in _FLOORS:
+        _FLOORS.clear()  # one data set's floor at a time: a sweep goes data set by data set
+        _FLOORS[key] = compute(splits, backbone=backbone, n=n, device=device)
+    return copy.deepcopy(_FLOORS[key])
+
+
 def clear() -> None:
     _CACHE.clear()
+    _FLOORS.clear()
     stats.update(fits=0, reuses=0)
 
 
@@ -89,5 +102,13 @@ def seed_changes(model, metric_names) -> list[str] | None:
     (the sampling-based ones), for the record; None for trained models (the seed changes all)."""
     if not cacheable(model):
         return None
-    return sorted(m for m in metric_names if (p := parse_fid_metric_name(m)) and p[0] in SAMPLING_FID_KINDS)
+    return sorted(m for m in metric_names if (p := parse_fid_metric_name(m)) and _seed_dependent(p[0]))
+
+
+def _seed_dependent(kind: str) -> bool:
+    """A sample metric that may depend on random draws for a fixed fitted model: every measure of
+    the sampled sources, and KID of the reconstructions too (its subsets are seeded by the run;
+    when both sets fit in one subset, e.g. digits' 360 images, it does not move)."""
+    measure, source = sample_measure(kind)
+    return source != "recon" or measure in ("kid", "kid_std")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from vaebench.metrics.catalog import INFORMATIONAL_WHY
+from vaebench.metrics.catalog import INFORMATIONAL_WHY, informational_why
 from vaebench.report.compare.matching import Comparison
 from vaebench.report.compare.sides import fmt
-from vaebench.report.compare.tolerances import DIVERGED
+from vaebench.report.compare.tolerances import DIVERGED, UNGATED_SAMPLE_WHY, ungated_sample_metric
 
 STATUS_VS_VERDICT = (
     "Two columns, two questions. **status** weighs the change against the tolerance: `improved` = better by "
@@ -91,6 +91,13 @@ def to_markdown(cmp: Comparison) -> str:
     shown = sorted({e.metric for e in cmp.entries if e.metric in INFORMATIONAL_WHY and not e.tol.gated}, key=list(INFORMATIONAL_WHY).index)
     if shown:
         lines += ["", "Informational (reported, never gated): " + "; ".join(f"`{m}`: {INFORMATIONAL_WHY[m]}" for m in shown) + "."]
+    ungated = {e.metric.split("[")[0]: e.metric for e in cmp.entries if not e.tol.gated and ungated_sample_metric(e.metric)}
+    no_direction = {k: informational_why(m) for k, m in ungated.items() if informational_why(m)}
+    if no_direction:
+        lines += ["", "Informational sample measures (reported, never gated): "
+                  + "; ".join(f"`{k}`: {why}" for k, why in sorted(no_direction.items())) + "."]
+    if rest := sorted(set(ungated) - set(no_direction)):
+        lines += ["", f"{', '.join(f'`{k}`' for k in rest)}: {UNGATED_SAMPLE_WHY}" + "."]
     sections = [
         ("Rows not comparable (same dataset, model and latent dim; another protocol)", cmp.not_comparable),
         ("Rows only in the candidate", cmp.only_candidate),

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from vaebench.metrics.catalog import (
-    INFORMATIONAL_WHY,
     describe_metric,
     direction_arrow,
     direction_word,
+    informational_why,
     metric_unit,
 )
 from vaebench.report.colours import model_colour
+from vaebench.report.floor import at_floor, floor_for, floors
 from vaebench.report.identity import ROW_KEY, row_key
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
@@ -49,7 +50,7 @@ def metric_meta(name: str) -> dict[str, Any]:
     """A column's header and legend: direction (arrow, words), unit, definition, why informational."""
     higher, desc = describe_metric(name)
     return {"name": name, "higher": higher, "arrow": direction_arrow(higher), "direction": direction_word(higher),
-            "unit": metric_unit(name), "description": desc, "why": INFORMATIONAL_WHY.get(name, "")}
+            "unit": metric_unit(name), "description": desc, "why": informational_why(name) or ""}
 
 
 def row_identity(row: dict) -> tuple:
@@ -91,7 +92,7 @@ def column_order(rows: list[dict], metrics: list[str]) -> list[str]:
     return [m for _, m in sorted(enumerate(metrics), key=key)]
 
 
-def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dict[str, Any]]:
+def summary(rows: list[dict], metrics: list[str], marks: list[dict], all_floors: dict | None = None) -> list[dict[str, Any]]:
     """Per dataset, what a reader wants first: the best row of every judged metric (its mean,
     seed std and n), and `recommend`'s choices (from DIR/recommend.csv) when there are any."""
     out = []
@@ -107,6 +108,9 @@ def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dic
             best.append({"metric": m, "arrow": direction_arrow(higher), "model": top["model"], "latent_dim": top["latent_dim"],
                          "protocol": top.get("protocol"), "mean": top[f"{m}_mean"], "std": top.get(f"{m}_std"),
                          "n": top.get("n_seeds"), "of": len(have), "row": rows.index(top)})
+            hit = floor_for(all_floors or {}, dataset, m)
+            if hit and at_floor(m, top[f"{m}_mean"], hit[0]):  # no better than two draws of the data: not a "best"
+                best[-1]["floor"] = hit[0]
         choices: dict[tuple, list[str]] = defaultdict(list)
         for mk in marks:
             if mk.get("dataset") == dataset:
@@ -117,8 +121,9 @@ def summary(rows: list[dict], metrics: list[str], marks: list[dict]) -> list[dic
     return out
 
 
-def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
-    """Per (dataset, metric): one series per (model, protocol), points over latent dims."""
+def _series(rows: list[dict], metrics: list[str], all_floors: dict | None = None) -> list[dict]:
+    """Per (dataset, metric): one series per (model, protocol), points over latent dims, and for a
+    sampled source's column its real-data floor ({value, label}; report.floor), drawn as a line."""
     charts = []
     for dataset in sorted({r["dataset"] for r in rows}):
         drows = [r for r in rows if r["dataset"] == dataset]
@@ -132,6 +137,8 @@ def _series(rows: list[dict], metrics: list[str]) -> list[dict]:
                 charts.append({"dataset": dataset, "metric": metric, "series": [
                     {"model": m, "protocol": p, "colour": model_colour(m), "points": sorted(pts)}
                     for (m, p), pts in sorted(series.items())]})
+                if (hit := floor_for(all_floors or {}, dataset, metric)) is not None:
+                    charts[-1]["floor"] = {"value": hit[0], "label": f"floor: {hit[1].label}"}
     return charts
 
 
@@ -178,8 +185,8 @@ def site_data(records: list[dict], rows: list[dict], folder: Path, marks: list[d
         "key": [k for k in ROW_KEY if any(row.get(k) is not None for row in rows)],
         "metrics": [metric_meta(m) for m in metrics],
         "rows": out_rows,
-        "charts": _series(rows, metrics),
+        "charts": _series(rows, metrics, floors(records)),
         "marks": list(marks or []),
-        "summary": summary(rows, metrics, list(marks or [])),
+        "summary": summary(rows, metrics, list(marks or []), floors(records)),
         "mixed_code": mixed_code_line(records),
     })
