@@ -10,7 +10,12 @@ device, thread count and the code that does the work:
     the probe and the probe's fit (timed on a subset and scaled);
   * FID: per sample source (prior samples; fitted Gaussian and mixture for deterministic
     models; reconstructions) n decodes and n backbone feature passes, the mixture's fit, and the
-    reference features once per sweep and data set.
+    reference features once per sweep and data set;
+  * the sample metrics beyond FID per source: precision/recall/density/coverage (the samples'
+    own k-NN radii and their distances to the test split: pairwise distances, timed on
+    SAMPLE_METRIC_FEATURES random features of the backbone's width and scaled by the number of
+    pairs) and KID (a fixed number of fixed-size subsets: timed as is); the test split's radii
+    once per sweep and data set.
 PCA is timed fitting two subset sizes. Disentanglement scores and figures are not counted (a
 note says so where a suite has them). Measured once per (dataset, model) at its largest latent
 dim, so smaller dims are over-estimated a little; early stopping can end runs before
@@ -35,6 +40,7 @@ TRAIN_STEPS = 3  # timed optimizer steps (after two warm-up steps); their median
 PCA_SUBSET = 2_000  # train images PCA is timed on
 PROBE_SUBSET = 5_000  # codes the probe's fit (and the code mixture's) is timed on, then scaled to the train split
 FEATURE_IMAGES = 500  # images the FID backbone and the sample decoder are timed on
+SAMPLE_METRIC_FEATURES = 2_000  # features per set the k-NN measures and KID are timed on
 RUN_OVERHEAD_S = 1.0  # Trainer set-up, checkpoints, the record: per Lightning run
 LONG_S = 3600.0  # longer than this on a CPU: suggest a GPU or a smaller suite
 
@@ -55,7 +61,9 @@ class Rates:
     features: float = 0.0  # one image through the FID backbone (0: no FID)
     fid_sources: int = 0  # FID sample sources besides the reconstructions (prior; fitted, mixture)
     mixture: float = 0.0  # the code mixture's fit per train code (deterministic models)
-    reference: float = 0.0  # the reference (test split) features, once per sweep and data set
+    pair: float = 0.0  # the k-NN measures per feature pair (a sample vs a sample or a test image)
+    kid: float = 0.0  # KID of one source (its subsets do not grow with n)
+    reference: float = 0.0  # the reference (test split) features and radii, once per sweep and data set
 
 
 @dataclass
@@ -241,6 +249,7 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             with torch.no_grad():
                 module = bb.module.to(device)
                 out["features"] = _timed(lambda: module(xf), device) / nf  # as the FID metric calls it
+                width = int(module(xf[:2]).flatten(1).shape[1])
                 z = torch.randn(nf, d, generator=gen).to(device)
                 zd = z.double() if not isinstance(model, torch.nn.Module) else z
                 out["decode"] = _timed(lambda: model.decode(zd, yt[:nf] if model.conditional else None), device) / nf
@@ -248,8 +257,28 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             out["fid_sources"] = len(names) - 1
             if "fid_samples_gmm" in names:
                 out["mixture"] = _timed(lambda: fit_code_gmm(codes), device) / m
-            out["reference"] = out["features"] * len(splits.test_x)
+            out["pair"], out["kid"] = _sample_metric_rates(width, len(splits.test_x), p.fid_samples or len(splits.test_x), gen)
+            out["reference"] = out["features"] * len(splits.test_x) + out["pair"] * len(splits.test_x) ** 2
     return Rates(**out)
+
+
+def _sample_metric_rates(width: int, n_test: int, n_fid: int, gen: torch.Generator) -> tuple[float, float]:
+    """(seconds per feature pair of the k-NN measures, seconds of one source's KID), timed on
+    random features of the backbone's width as the FID metric calls them (CPU, float64)."""
+    from vaebench.metrics.kid import kernel_inception_distance, subset_size_for
+    from vaebench.metrics.prdc import DC_K, PR_K, knn_radii, manifold_metrics
+
+    n = min(SAMPLE_METRIC_FEATURES, n_test, n_fid)
+    if n <= max(PR_K, DC_K):
+        return 0.0, 0.0
+    real, fake = torch.randn(n, width, generator=gen), torch.randn(n, width, generator=gen)
+    radii = knn_radii(real, (PR_K, DC_K))
+    pairs = 2 * n * n  # the samples' own radii, then samples x test images
+    pair = _timed(lambda: manifold_metrics(real, fake, real_radii=radii), torch.device("cpu")) / pairs
+    m = subset_size_for(n_test, n_fid)  # KID's cost depends on its subset size, and on whether a set exceeds it
+    real_k, fake_k = (torch.randn(min(n_all, m + 1), width, generator=gen) for n_all in (n_test, n_fid))
+    kid = _timed(lambda: kernel_inception_distance(real_k, fake_k, seed=0), torch.device("cpu"))
+    return pair, kid
 
 
 def run_seconds(spec: RunSpec, splits: Splits, rates: Rates, epochs_done: int = 0) -> float:
@@ -260,8 +289,9 @@ def run_seconds(spec: RunSpec, splits: Splits, rates: Rates, epochs_done: int = 
     evaluation = (rates.reconstruct * n_test + rates.bound * n_test + (rates.encode + rates.probe) * min(n_train, 60_000))
     fid = 0.0
     if rates.features:
+        sources = rates.fid_sources + 1  # the sample sources and the reconstructions
         fid = (rates.fid_sources * n_fid * (rates.decode + rates.features) + n_test * rates.features
-               + rates.mixture * n_train)
+               + rates.mixture * n_train + sources * (rates.pair * (n_fid * n_fid + n_fid * n_test) + rates.kid))
     if rates.fit:  # PCA: its fit, then the evaluation of any model
         return rates.fit_const + rates.fit * n_train + evaluation + fid
     return (RUN_OVERHEAD_S + rates.train * work.train_images + rates.forward * work.val_images + evaluation + fid)
