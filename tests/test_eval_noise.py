@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from gloo import free_port, init_gloo
 from scipy import stats
 
+from tests.gloo import free_port, init_gloo
 from vaebench.config import Protocol
 from vaebench.metrics.noise import image_generator, image_normals, mix
 from vaebench.models.cvae import CVAE

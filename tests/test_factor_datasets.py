@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factor_files import (
+
+from tests.factor_files import (
     CARS3D_CARS,
     MPI3D_SIZES,
     SHAPES3D_SIZES,
@@ -22,7 +23,6 @@ from factor_files import (
     write_shapes3d,
     write_smallnorb,
 )
-
 from vaebench.data import cars3d, mpi3d, shapes3d, smallnorb
 from vaebench.data.factor_grid import FactorGrid, Grid, held_out_size, resident
 from vaebench.errors import DataError

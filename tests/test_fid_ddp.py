@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from gloo import free_port, init_gloo
+
+from tests.gloo import free_port, init_gloo
 
 WORLD = 2
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_ctrl_c_during_training_exits_130_and_keeps_finished_runs(tmp_path):

@@ -37,9 +37,9 @@ import time
 import pytest
 import torch
 import yaml
-from gloo import free_port, init_gloo
 
 from tests.conftest import ROOT, run_cli
+from tests.gloo import free_port, init_gloo
 from vaebench.models.vae import VAE
 
 SCALE_SUITE = {
