@@ -153,6 +153,25 @@ def test_recommend_refuses_a_sweep_of_fewer_than_three_dims(tmp_path, capsys):
     assert not (out / "recommend.csv").exists()
 
 
+def test_recommend_chooses_for_the_swept_configurations_and_names_the_ones_left_out(tmp_path, capsys):
+    """A sweep still filling in: PCA at three dims is recommended; the same PCA under another
+    protocol (one dim so far) is left out, named in recommend.md and the output."""
+    out = tmp_path / "r"
+    suite = str(_suite(tmp_path, 3, "linear", ["pca"], [2, 4, 8]))
+    assert main(["run", "--suite", suite, "--out", str(out), "--wandb", "disabled", "--quiet", "--no-report"]) == 0
+    assert main(["run", "--suite", suite, "--latent-dims", "2", "--set", "protocol.iwae_k=7", "--out", str(out),
+                 "--wandb", "disabled", "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["recommend", str(out)]) == 0
+    printed = capsys.readouterr().out
+    import csv
+
+    (line,) = list(csv.DictReader((out / "recommend.csv").open()))
+    assert line["model"] == "pca"
+    md = (out / "recommend.md").read_text()
+    assert "Left out (fewer than 3 latent dims so far" in md and "latent dims [2]" in md and "Left out" in printed
+
+
 def test_metric_plots_ring_the_marked_points(tmp_path, monkeypatch):
     from vaebench.report import plots
 

@@ -23,7 +23,10 @@ def add_parser(subparsers):
     return p
 
 
-def recommendations(folder: Path, data_root=None) -> list[dict]:
+def recommendations(folder: Path, data_root=None, skipped: list[str] | None = None) -> list[dict]:
+    """The choices per configuration swept over at least MIN_DIMS latent dims. Configurations with
+    fewer (a sweep still filling in) are left out and described in `skipped` when given; a
+    folder with none that qualifies is a UserError."""
     from vaebench.data.base import pixels
     from vaebench.data.registry import load_dataset, resolve_dataset
     from vaebench.report import recommend as rec
@@ -39,10 +42,13 @@ def recommendations(folder: Path, data_root=None) -> list[dict]:
         if row["n_seeds"]:
             configs[(row["dataset"], row["model"], row["protocol"])].append(row)
     short = [f"{d} {m} (protocol {p}): latent dims {sorted(r['latent_dim'] for r in rows)}"
-             for (d, m, p), rows in configs.items() if len(rows) < MIN_DIMS]
-    if short:
+             for (d, m, p), rows in sorted(configs.items()) if len(rows) < MIN_DIMS]
+    configs = {key: rows for key, rows in configs.items() if len(rows) >= MIN_DIMS}
+    if not configs:
         raise UserError(f"{folder}: recommend needs at least {MIN_DIMS} latent dims per configuration; "
                         f"sweep more latent_dims for: {'; '.join(short)}")
+    if skipped is not None:
+        skipped.extend(short)
     spectra: dict[str, tuple] = {}
     results = []
     for (dataset, model, protocol), rows in sorted(configs.items()):
@@ -64,8 +70,12 @@ def cmd_recommend(args) -> int:
     from vaebench.report import recommend as rec
     from vaebench.store import atomic_write_text
 
-    results = recommendations(args.dir, args.data_root)
+    skipped: list[str] = []
+    results = recommendations(args.dir, args.data_root, skipped)
     md = rec.to_markdown(results)
+    if skipped:
+        md += (f"\nLeft out (fewer than {MIN_DIMS} latent dims so far; run `recommend` again when their sweep has more): "
+               + "; ".join(skipped) + ".\n")
     atomic_write_text(args.dir / "recommend.csv", rec.to_csv(results))
     atomic_write_text(args.dir / "recommend.md", md)
     print(md, end="")
