@@ -237,6 +237,26 @@ def test_model_map(capsys, tmp_path):
     assert code == 2 and "--model-map" in err
 
 
+def test_rows_of_different_likelihoods_are_not_compared_on_their_bounds(capsys, tmp_path):
+    """A Bernoulli VAE mapped onto a continuous-Bernoulli one: elbo/iwae/rec_nll bound different
+    quantities, so compare refuses (exit 2, one line) unless --across-likelihoods, which compares
+    the rest (bpd, mse, ...) and leaves the bounds out with a warning."""
+    cb = "vae[likelihood=continuous_bernoulli]"
+    folder = results(tmp_path / "res", [
+        record("vae", 0, {**VAE_METRICS, "bpd": 4.5}),
+        record("vae", 0, {**VAE_METRICS, "elbo": 1900.0, "iwae": 1910.0, "rec_nll": -1920.0, "bpd": 4.4},
+               params=(("likelihood", "continuous_bernoulli"),)),
+    ])
+    code, _, err = run(capsys, "compare", folder, folder, "--model-map", f"vae={cb}")
+    assert code == 2 and err.count("\n") == 1
+    assert "likelihood bernoulli vs continuous_bernoulli" in err and "--across-likelihoods" in err and "only bpd" in err
+    code, out, _ = run(capsys, "compare", folder, folder, "--model-map", f"vae={cb}", "--across-likelihoods")
+    metrics = {row[4].split("`")[1] for row in table_rows(out)}
+    assert {"bpd", "mse"} <= metrics and not metrics & {"elbo", "iwae", "rec_nll"}
+    assert "(--across-likelihoods): elbo, iwae, rec_nll left out" in out
+    assert run(capsys, "compare", folder, folder)[0] == 0  # same likelihood on both sides: compared as ever
+
+
 def test_diverged_runs_are_a_regression(capsys, tmp_path):
     base = results(tmp_path / "base", [record("vae", s, VAE_METRICS) for s in (0, 1)])
     cand = results(tmp_path / "cand", [record("vae", 0, VAE_METRICS), record("vae", 1, {}, status="diverged")])

@@ -77,6 +77,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--across-protocols", action="store_true",
                    help="compare rows whose protocol differs between candidate and baseline (warned) instead of "
                    "listing them as not comparable (exit 2)")
+    p.add_argument("--across-likelihoods", action="store_true",
+                   help="compare rows whose models' likelihoods differ (via --model-map): elbo, iwae and rec_nll are "
+                   "left out (they bound different quantities; only bpd compares across likelihoods) instead of exit 2")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write the Markdown report to FILE")
     p.add_argument("--html", type=Path, metavar="OUT", help="also write the comparison as a web page (one self-contained file) to OUT")
     p.set_defaults(handler=cmd_compare)
@@ -104,6 +107,7 @@ def cmd_compare(args) -> int:
         alpha=getattr(args, "alpha", 0.05), model_map=model_map,
         tolerance_only=getattr(args, "tolerance_only", False), strict=getattr(args, "strict", False),
         across_protocols=getattr(args, "across_protocols", False),
+        across_likelihoods=getattr(args, "across_likelihoods", False),
     )
     text = to_markdown(result)
     report = getattr(args, "report", None)

@@ -78,3 +78,22 @@ def safe_filename(text: str) -> str:
     """A file-name fragment that is safe on every file system and in zip files (no ':', '/',
     brackets or spaces): runs of other characters become '_'."""
     return _UNSAFE.sub("_", text).strip("_") or "_"
+
+
+# metrics whose value depends on the likelihood: bounds on a Bernoulli pseudo-likelihood of grey
+# levels (nats, negative) and on a density of dequantized images (nats, can be large and
+# positive) are different quantities; only `bpd` compares across likelihoods
+LIKELIHOOD_METRICS = ("elbo", "iwae", "rec_nll", "elbo_cond", "iwae_cond", "rec_nll_cond")
+
+
+def model_likelihood(model: str) -> str | None:
+    """The likelihood of a model label (`vae[likelihood=gaussian]` -> gaussian; `vae` -> the
+    registered default, bernoulli); None for a model without a likelihood parameter."""
+    match = re.fullmatch(r"([^\[]+)(?:\[(.*)\])?", model)
+    name, params = (match.group(1), match.group(2) or "") if match else (model, "")
+    for part in params.split(","):
+        key, _, value = part.partition("=")
+        if key == "likelihood":
+            return value
+    defaults = _registered_model_defaults(name) or {}
+    return defaults.get("likelihood")

@@ -3,6 +3,9 @@
 Rows match on the row identity (`vaebench.report.identity.row_key`): dataset, model label,
 latent dim and protocol id. Rows that agree on the first three but not on the protocol are not
 comparable (exit 2) unless `across_protocols` pairs them, with the difference as a warning.
+Paired rows of different likelihoods (through `model_map`) are refused (UserError) where both
+have a likelihood-dependent metric (`identity.LIKELIHOOD_METRICS`: elbo, iwae, rec_nll, ...),
+which bound different quantities; `across_likelihoods` compares the rest and leaves those out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from vaebench.metrics.catalog import METRICS
 from vaebench.report.compare.sides import Key, Row, Side, Stat, summaries
 from vaebench.report.compare.stats import DEFAULT_ALPHA, judge
 from vaebench.report.compare.tolerances import DIVERGED, Tolerance, resolve_tolerances
+from vaebench.report.identity import LIKELIHOOD_METRICS, model_likelihood
 
 EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 2
 
@@ -171,10 +175,23 @@ def _pair_rows(candidate: Side, baseline: Side, model_map: dict[str, str], cmp: 
     return pairs
 
 
+def _likelihoods_apart(candidate: Side, baseline: Side, pairs: list[tuple[Key, Key]]) -> dict[tuple[Key, Key], tuple[str, str]]:
+    """The row pairs whose models' likelihoods differ and that both carry a likelihood-dependent
+    metric: (candidate key, baseline key) -> (candidate likelihood, baseline likelihood)."""
+    out = {}
+    for ckey, bkey in pairs:
+        cl, bl = model_likelihood(ckey[1]), model_likelihood(bkey[1])
+        shared = set(candidate.rows[ckey].metrics) & set(baseline.rows[bkey].metrics) & set(LIKELIHOOD_METRICS)
+        if cl and bl and cl != bl and shared:
+            out[ckey, bkey] = (cl, bl)
+    return out
+
+
 def compare(
     candidate: Side, baseline: Side, tolerances_file: dict | None = None, tolerances_cli: dict | None = None,
     alpha: float = DEFAULT_ALPHA, model_map: dict[str, str] | None = None,
     tolerance_only: bool = False, strict: bool = False, across_protocols: bool = False,
+    across_likelihoods: bool = False,
 ) -> Comparison:
     if not 0 < alpha < 1:
         raise UserError(f"--alpha must be between 0 and 1, got {alpha}")
@@ -212,6 +229,14 @@ def compare(
             f"baseline has {listing(baseline)}{hint}"
         )
 
+    apart = _likelihoods_apart(candidate, baseline, pairs)
+    if apart and not across_likelihoods:
+        (ckey, bkey), (cl, bl) = next(iter(apart.items()))
+        more = f" (and {len(apart) - 1} more row pair(s))" if len(apart) > 1 else ""
+        raise UserError(f"{_row_name(ckey, model=f'{ckey[1]}` vs `{bkey[1]}')}: likelihood {cl} vs {bl}{more}: "
+                        f"{', '.join(LIKELIHOOD_METRICS[:3])} bound different quantities under different likelihoods "
+                        "(only bpd compares across them); --across-likelihoods compares the other metrics and leaves those out")
+
     present = {DIVERGED}
     for ckey, bkey in pairs:
         present |= set(candidate.rows[ckey].metrics) | set(baseline.rows[bkey].metrics)
@@ -224,7 +249,12 @@ def compare(
         name = _row_name(ckey, model=cm if cm == bm else f"{cm}` vs `{bm}")
 
         judged: list[tuple[str, Stat, Stat]] = []
-        for metric in sorted(set(crow.metrics) | set(brow.metrics), key=_metric_order):
+        skip: set[str] = set()
+        if (ckey, bkey) in apart:
+            skip = set(LIKELIHOOD_METRICS)
+            cmp.warnings.append(f"{name}: likelihood {apart[ckey, bkey][0]} vs {apart[ckey, bkey][1]} "
+                                f"(--across-likelihoods): {', '.join(sorted(skip & (set(crow.metrics) | set(brow.metrics))))} left out")
+        for metric in sorted((set(crow.metrics) | set(brow.metrics)) - skip, key=_metric_order):
             if metric not in brow.metrics:
                 cmp.one_sided_metrics.append(f"{name}: `{metric}` only in the candidate")
             elif metric in crow.metrics:
