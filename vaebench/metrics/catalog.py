@@ -27,7 +27,10 @@ METRICS: dict[str, tuple[bool | None, str]] = {
     "kl_cond": (None, "CVAE: KL(q(z|x,y) || p(z)) given the true label, nats/image"),
     "mse": (False, "per-pixel MSE of the mean reconstruction"),
     "active_units": (None, "Burda et al. 2016 active units (Cov_x E_q[z_i] > 0.01)"),
-    "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test)"),
+    "probe_acc": (True, "logistic-regression class accuracy from the codes (train -> test); for the CVAE, whose encoder "
+                        "and decoder are both given the label, it is the class information that leaks into z although the "
+                        "decoder has the label: lower there means a code that carries style rather than class, so read "
+                        "it next to the VAE's"),
     "ppca_ll": (True, "PCA: exact probabilistic-PCA log-likelihood, Gaussian nats/image (not comparable with a Bernoulli ELBO)"),
     "bpd": (False, "bits/dim of the quantised test images under uniform dequantization: -(E_u log p((q+u)/L) - D log L) / "
                    "(D log 2), L = 256 for 8-bit data (17 for digits: per digits level); the `iwae` column in bits/dim "
