@@ -36,7 +36,7 @@ def image_sets(splits):
     import torch
 
     from vaebench.data.base import pixels
-    from vaebench.metrics.fid_backbone import add_pixel_noise, blur
+    from vaebench.metrics.fid_ruler import add_pixel_noise, blur
     from vaebench.models.pca import PCAModel
 
     test = pixels(splits.test_x).float()

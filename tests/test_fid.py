@@ -17,7 +17,7 @@ import torch
 
 from vaebench.data.base import pixels
 from vaebench.errors import UserError
-from vaebench.metrics import fid_backbone
+from vaebench.metrics import fid_backbone, fid_ruler
 from vaebench.metrics.catalog import SAMPLE_MEASURES
 from vaebench.metrics.fid import (
     compute_fid_metrics,
@@ -260,7 +260,7 @@ def test_training_here_is_deterministic_and_compared_with_the_shipped_ruler(digi
     assert sha == fid_backbone.file_sha256(tmp_path / "w.pt")
     assert fid_backbone.state_dict_sha256(torch.load(tmp_path / "w.pt", weights_only=True)) == a.weights_sha256
 
-    cmp = fid_backbone.compare_with_shipped(a, digits)
+    cmp = fid_ruler.compare_with_shipped(a, digits)
     assert cmp["shipped"]["test_acc_now"] == pytest.approx(SHIPPED["digits-mlp"].test_acc, abs=1 / 360)
     assert cmp["other"]["test_acc_now"] == pytest.approx(a.test_acc)
     assert set(cmp["fid"]) == {"noise sigma=0.1", "blur sigma=1.0px", "pca8 recon"}
@@ -268,22 +268,22 @@ def test_training_here_is_deterministic_and_compared_with_the_shipped_ruler(digi
         assert r["shipped"] > 0 and r["other"] > 0 and r["rel_diff"] == pytest.approx((r["other"] - r["shipped"]) / r["shipped"])
     assert cmp["max_abs_rel_diff"] > 0
     # the shipped ruler compared with itself: no difference at all
-    same = fid_backbone.compare_with_shipped(fid_backbone.shipped_classifier(digits), digits)
+    same = fid_ruler.compare_with_shipped(fid_backbone.shipped_classifier(digits), digits)
     assert same["max_abs_rel_diff"] == 0.0
 
 
 def test_ruler_pairs_are_deterministic_and_degrade_the_test_set(digits):
-    p, q = fid_backbone.ruler_pairs(digits), fid_backbone.ruler_pairs(digits)
+    p, q = fid_ruler.ruler_pairs(digits), fid_ruler.ruler_pairs(digits)
     test = digits.test_x
     for name in p:
         assert torch.equal(p[name], q[name]) and p[name].shape == test.shape
         assert 0.0 <= float(p[name].min()) and float(p[name].max()) <= 1.0
         assert float(((p[name] - test) ** 2).mean()) > 1e-4, name
     # the noise is what it says: before clamping, pixel differences have std sigma
-    raw = fid_backbone.add_pixel_noise(torch.full((1, 1, 100, 100), 0.5), 0.1)
+    raw = fid_ruler.add_pixel_noise(torch.full((1, 1, 100, 100), 0.5), 0.1)
     assert float((raw - 0.5).std()) == pytest.approx(0.1, rel=0.03)
     # a blur keeps a constant image and the mean brightness of a point (reflect padding aside)
-    assert torch.allclose(fid_backbone.blur(torch.full((1, 1, 8, 8), 0.3), 1.0), torch.full((1, 1, 8, 8), 0.3))
+    assert torch.allclose(fid_ruler.blur(torch.full((1, 1, 8, 8), 0.3), 1.0), torch.full((1, 1, 8, 8), 0.3))
 
 
 def test_feature_module_checks_shape_and_stays_in_eval(backbone):

@@ -28,6 +28,7 @@ def cmd_fid_backbone(args) -> int:
     from vaebench.data.registry import check_dataset_name, load_dataset
     from vaebench.errors import UserError
     from vaebench.metrics import fid_backbone as fb
+    from vaebench.metrics.fid_ruler import compare_with_shipped
 
     check_dataset_name(args.dataset)
     if not args.build and (args.out or args.seed):
@@ -51,7 +52,7 @@ def cmd_fid_backbone(args) -> int:
         return 0
     print(f"training {fb.classifier_id(splits.name, shipped.arch, args.seed)} here ...", flush=True)
     built = fb.train_classifier(splits, seed=args.seed)
-    cmp = fb.compare_with_shipped(built, splits)
+    cmp = compare_with_shipped(built, splits)
     print(f"built:          {built.id} in {built.build_seconds:.1f}s, weights sha256 {built.weights_sha256}"
           + (" (= shipped)" if built.weights_sha256 == shipped.weights_sha256 else " (differs from shipped)"))
     print(f"test accuracy:  built {cmp['other']['test_acc_now']:.4f} vs shipped {cmp['shipped']['test_acc_now']:.4f}")
