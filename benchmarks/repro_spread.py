@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vaebench.config import load_suite  # noqa: E402
-from vaebench.report.identity import row_key  # noqa: E402
+from vaebench.identity import row_key  # noqa: E402
 
 REL_FLOOR = 1e-4  # relative floor for continuous metrics: above float noise, far below any effect users care about
 # oneDNN (mkldnn) has no environment switch in torch: this launcher turns it off before vaebench starts

@@ -388,7 +388,7 @@ def test_generative_suite_shares_latent_dims_protocol_and_bpd_scale():
     """Its rows are configurations of latent_dim's protocol (same protocol id), and every model
     with a likelihood uses a density, so VAE, IWAE, VampPrior and PCA share `bpd`."""
     from vaebench.config import expand, load_suite
-    from vaebench.report.identity import row_key
+    from vaebench.identity import row_key
 
     gen, ld = load_suite("generative"), load_suite("latent_dim")
     assert [m.name for m in gen.models] == ["pca", "ae", "vae", "iwae", "vamp_vae", "wae_mmd", "rae"]

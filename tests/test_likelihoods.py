@@ -11,6 +11,7 @@ from torch.distributions import ContinuousBernoulli, Normal
 
 from vaebench.config import Protocol, RunSpec
 from vaebench.errors import UserError
+from vaebench.identity import model_label
 from vaebench.metrics.elbo import (
     bernoulli_nll,
     continuous_bernoulli_mean,
@@ -19,7 +20,6 @@ from vaebench.metrics.elbo import (
 )
 from vaebench.models.registry import build_model, resolve_model
 from vaebench.models.vae import VAE
-from vaebench.report.identity import model_label
 
 
 def test_gaussian_nll_is_the_normal_log_density():

@@ -122,7 +122,7 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The record's spec: the identity, plus the row identity's readable parts (not hashed)."""
-        from vaebench.report.identity import label, model_label, protocol_id
+        from vaebench.identity import label, model_label, protocol_id
 
         d = self.identity()
         d["suite"] = self.suite

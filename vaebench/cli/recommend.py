@@ -29,8 +29,8 @@ def recommendations(folder: Path, data_root=None, skipped: list[str] | None = No
     folder with none that qualifies is a UserError."""
     from vaebench.data.base import pixels
     from vaebench.data.registry import load_dataset, resolve_dataset
+    from vaebench.identity import row_key
     from vaebench.report import recommend as rec
-    from vaebench.report.identity import row_key
     from vaebench.report.table import build_rows
     from vaebench.store import load_records
 

@@ -16,13 +16,13 @@ import csv
 import io
 from dataclasses import dataclass
 
+from vaebench.identity import row_key
 from vaebench.metrics.catalog import (
     SAMPLE_MEASURES,
     describe_metric,
     parse_fid_metric_name,
     sample_measure,
 )
-from vaebench.report.identity import row_key
 
 FLOOR_MEASURES = ("fid", *SAMPLE_MEASURES)
 FLOOR_MARK = "†"  # after a table cell at the noise floor

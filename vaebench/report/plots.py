@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vaebench.identity import dataset_label, row_key, safe_filename  # noqa: E402
 from vaebench.metrics.catalog import (  # noqa: E402
     DISENTANGLEMENT_METRICS,
     describe_metric,
@@ -33,7 +34,6 @@ from vaebench.report.colours import (  # noqa: E402,F401 (BUILTIN_COLOURS, OTHER
     model_marker,
 )
 from vaebench.report.floor import floor_for, floors
-from vaebench.report.identity import dataset_label, row_key, safe_filename  # noqa: E402
 from vaebench.report.table import row_metrics  # noqa: E402
 from vaebench.store import atomic_write_bytes  # noqa: E402
 

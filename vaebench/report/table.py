@@ -1,4 +1,4 @@
-"""One row per configuration, `report.identity.row_key`: dataset (with its parameters), model
+"""One row per configuration, `vaebench.identity.row_key`: dataset (with its parameters), model
 (with its non-default parameters, e.g. `vae[beta=8]`), latent dim and protocol id; then
 `<metric>_mean` and `<metric>_std` over seeds.
 
@@ -21,6 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vaebench.identity import (
+    ENGINEERING_KEYS,
+    ROW_KEY,
+    format_value,
+    model_label,  # noqa: F401 (report.compare imports it from here)
+    row_key,
+    scientific_protocol,
+)
 from vaebench.metrics.catalog import (
     describe_metric,
     direction_word,
@@ -34,14 +42,6 @@ from vaebench.report.floor import (
     floor_for,
     floor_table_rows,
     floors,
-)
-from vaebench.report.identity import (
-    ENGINEERING_KEYS,
-    ROW_KEY,
-    format_value,
-    model_label,  # noqa: F401 (report.compare imports it from here)
-    row_key,
-    scientific_protocol,
 )
 from vaebench.store import atomic_write_text
 

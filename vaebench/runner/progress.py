@@ -54,7 +54,7 @@ def run_label(spec: dict | None) -> str:
     says the dataset)."""
     if not spec or "latent_dim" not in spec:
         return ""
-    from vaebench.report.identity import model_label
+    from vaebench.identity import model_label
 
     return f"{model_label(spec)} z{spec['latent_dim']} s{spec['seed']}"
 

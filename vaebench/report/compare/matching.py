@@ -1,6 +1,6 @@
 """Rows of the candidate matched with rows of the baseline, and every metric of each pair judged.
 
-Rows match on the row identity (`vaebench.report.identity.row_key`): dataset, model label,
+Rows match on the row identity (`vaebench.identity.row_key`): dataset, model label,
 latent dim and protocol id. Rows that agree on the first three but not on the protocol are not
 comparable (exit 2) unless `across_protocols` pairs them, with the difference as a warning.
 Paired rows of different likelihoods (through `model_map`) are refused (UserError) where both
@@ -16,11 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from vaebench.errors import UserError
+from vaebench.identity import LIKELIHOOD_METRICS, model_likelihood
 from vaebench.metrics.catalog import METRICS
 from vaebench.report.compare.sides import Key, Row, Side, Stat, summaries
 from vaebench.report.compare.stats import DEFAULT_ALPHA, judge
 from vaebench.report.compare.tolerances import DIVERGED, Tolerance, resolve_tolerances
-from vaebench.report.identity import LIKELIHOOD_METRICS, model_likelihood
 
 EXIT_OK, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 2
 

@@ -92,7 +92,7 @@ def load_side(path: Path, role: str) -> Side:
 
 def _side_from_records(folder: Path, role: str) -> Side:
     """Rows keyed by `identity.row_key`; the records are schema-checked by `load_records`."""
-    from vaebench.report.identity import row_key, scientific_protocol
+    from vaebench.identity import row_key, scientific_protocol
     from vaebench.store import load_records
 
     groups: dict[Key, list[dict]] = defaultdict(list)

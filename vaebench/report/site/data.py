@@ -1,7 +1,7 @@
 """The data a results page shows, as one JSON-ready dict (no HTML here).
 
 Rows are the table's rows (`report.table.build_rows`), keyed by the row identity
-(`report.identity.ROW_KEY`); a row without a `protocol` (a table built before rows carried one)
+(`vaebench.identity.ROW_KEY`); a row without a `protocol` (a table built before rows carried one)
 matches its runs on the other three fields. Every link is relative to the site folder
 (DIR/site): figures are `../plots/<name>.png`, run records `../runs/<run id>.json`.
 """
@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from vaebench.identity import ROW_KEY, row_key
 from vaebench.metrics.catalog import (
     describe_metric,
     direction_arrow,
@@ -23,7 +24,6 @@ from vaebench.metrics.catalog import (
 )
 from vaebench.report.colours import model_colour
 from vaebench.report.floor import at_floor, floor_for, floors
-from vaebench.report.identity import ROW_KEY, row_key
 from vaebench.report.plots import figure_stem
 from vaebench.report.table import row_metrics
 from vaebench.store import mixed_code_line
