@@ -157,6 +157,7 @@
       var sd = p[2] == null ? 0 : p[2]; all.push([p[0], p[1] - sd, p[1] + sd]);
     }); });
     var dims = uniq(all.map(function (p) { return p[0]; }));
+    if (c.floor && c.floor.value != null) all.push([dims[0], c.floor.value, c.floor.value]);  // the real-data floor in range
     var lo = Math.min.apply(null, all.map(function (p) { return p[1]; })), hi = Math.max.apply(null, all.map(function (p) { return p[2]; }));
     if (hi === lo) { hi += Math.abs(hi) * 0.05 || 1; lo -= Math.abs(lo) * 0.05 || 1; }
     var pad = (hi - lo) * 0.06; lo -= pad; hi += pad;
@@ -187,6 +188,12 @@
         g.push('<circle cx="' + x + '" cy="' + Y(p[1]) + '" r="3" fill="' + s.colour + '"><title>' + esc(tip) + "</title></circle>");
       });
     });
+    if (c.floor && c.floor.value != null) {  // the real-data floor: two draws of the data itself score this
+      var fy = Y(c.floor.value);
+      g.push('<line x1="' + L + '" x2="' + (W - R) + '" y1="' + fy + '" y2="' + fy + '" class="floor"><title>' +
+        esc(c.floor.label + ": " + num(c.floor.value)) + "</title></line>");
+      g.push('<text x="' + (W - R - 2) + '" y="' + (fy - 3) + '" class="floorlabel">real-data floor</text>');
+    }
     marks.forEach(function (mk) {  // recommend's choices (none until that command exists)
       c.series.forEach(function (s) { s.points.forEach(function (p) {
         if (s.model === mk.model && p[0] === mk.latent_dim) g.push('<circle cx="' + X(p[0]) + '" cy="' + Y(p[1]) +
@@ -242,7 +249,8 @@
       var spread = b.std != null && b.n > 1 ? " ± " + num(b.std, 2) : "";
       return '<tr data-row="' + b.row + '" tabindex="0"><td class="metric">' + esc(b.metric) + " " + esc(b.arrow) + "</td><td>" + esc(b.model) +
         " z=" + esc(b.latent_dim) + '</td><td class="num">' + num(b.mean) + spread + '</td><td class="n">' +
-        (b.n ? (b.n > 1 ? esc(b.n) + " seeds" : "1 seed") : "") + ", of " + esc(b.of) + " rows</td></tr>";
+        (b.n ? (b.n > 1 ? esc(b.n) + " seeds" : "1 seed") : "") + ", of " + esc(b.of) + " rows" +
+        (b.floor != null ? '; <b class="atfloor">at the real-data noise floor (' + num(b.floor) + "): no better than data</b>" : "") + "</td></tr>";
     }
     var head = '<thead><tr><th>best by</th><th>configuration</th><th class="num">mean ± std over seeds</th><th></th></tr></thead>';
     return '<section class="summary" id="summary"><h2>Summary</h2>' + summary.map(function (d) {
@@ -279,7 +287,8 @@
     var runs = rows.reduce(function (a, r) { return a + r.runs.length; }, 0);
     app.appendChild(h("header", {}, "<h1>" + esc(data.title) + "</h1><p>" + rows.length + " configurations, " + runs +
       ' run records, test-split metrics as mean ± sample std over seeds (n = finished seeds). Click a row for its figures, ' +
-      'training curves, per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>'));
+      'training curves, per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>' +
+      (data.mixed_code ? '<p class="warning mixed-code">' + esc(data.mixed_code) + "</p>" : "")));
     var sum = h("div", {}, summaryHtml(data.summary));
     app.appendChild(sum);
     sum.addEventListener("click", function (ev) { var tr = ev.target.closest("tr[data-row]"); if (tr) openDetail(+tr.dataset.row); });

@@ -287,7 +287,8 @@
     var runs = rows.reduce(function (a, r) { return a + r.runs.length; }, 0);
     app.appendChild(h("header", {}, "<h1>" + esc(data.title) + "</h1><p>" + rows.length + " configurations, " + runs +
       ' run records, test-split metrics as mean ± sample std over seeds (n = finished seeds). Click a row for its figures, ' +
-      'training curves, per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>'));
+      'training curves, per-seed values and run records. Also: <a href="../table.md">table.md</a>, <a href="../table.csv">table.csv</a>.</p>' +
+      (data.mixed_code ? '<p class="warning mixed-code">' + esc(data.mixed_code) + "</p>" : "")));
     var sum = h("div", {}, summaryHtml(data.summary));
     app.appendChild(sum);
     sum.addEventListener("click", function (ev) { var tr = ev.target.closest("tr[data-row]"); if (tr) openDetail(+tr.dataset.row); });
