@@ -249,7 +249,6 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             with torch.no_grad():
                 module = bb.module.to(device)
                 out["features"] = _timed(lambda: module(xf), device) / nf  # as the FID metric calls it
-                width = int(module(xf[:2]).flatten(1).shape[1])
                 z = torch.randn(nf, d, generator=gen).to(device)
                 zd = z.double() if not isinstance(model, torch.nn.Module) else z
                 out["decode"] = _timed(lambda: model.decode(zd, yt[:nf] if model.conditional else None), device) / nf
@@ -257,7 +256,7 @@ def _with_evaluation(rates: Rates, model, spec: RunSpec, splits: Splits, device:
             out["fid_sources"] = len(names) - 1
             if "fid_samples_gmm" in names:
                 out["mixture"] = _timed(lambda: fit_code_gmm(codes), device) / m
-            out["pair"], out["kid"] = _sample_metric_rates(width, len(splits.test_x), p.fid_samples or len(splits.test_x), gen)
+            out["pair"], out["kid"] = _sample_metric_rates(bb.feature_dim, len(splits.test_x), p.fid_samples or len(splits.test_x), gen)
             out["reference"] = out["features"] * len(splits.test_x) + out["pair"] * len(splits.test_x) ** 2
     return Rates(**out)
 
